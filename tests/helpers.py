@@ -1,0 +1,53 @@
+"""Test helpers: generated data and running entry points as a user would."""
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# Lines TensorFlow's C++ runtime prints on import whatever the log level; not ours.
+_TF_NOISE_PREFIXES = ("WARNING: All log messages before absl::InitializeLog()",)
+
+
+def make_image_tree(root, classes=4, train_per_class=30, test_per_class=5, size=32,
+                    splits=None, fmt="png"):
+  """Write root/<split>/class_k/<i>.<fmt>. Every image is unique: its index is in pixel (0, 0)."""
+  from PIL import Image
+  splits = splits or {"train": train_per_class, "test": test_per_class}
+  rng = np.random.default_rng(123)
+  index = 0
+  for split, count in splits.items():
+    for k in range(classes):
+      folder = os.path.join(root, split, f"class_{k}")
+      os.makedirs(folder, exist_ok=True)
+      for i in range(count):
+        pixels = rng.integers(0, 256, (size, size, 3), dtype=np.uint8)
+        pixels[..., k % 3] = np.clip(pixels[..., k % 3].astype(int) // 2 + 128, 0, 255)
+        pixels[0, 0] = (index % 256, index // 256, 7)
+        Image.fromarray(pixels).save(os.path.join(folder, f"{i:04d}.{fmt}"))
+        index += 1
+  return root
+
+
+def run_entry(module, *args, env=None, timeout=300):
+  """Run `python -m module args...` from the repo root; returns CompletedProcess (text)."""
+  full_env = dict(os.environ)
+  full_env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+  full_env["PYTHONPATH"] = REPO + os.pathsep + full_env.get("PYTHONPATH", "")
+  full_env.update(env or {})
+  return subprocess.run([sys.executable, "-m", module, *args], cwd=REPO, env=full_env,
+                        capture_output=True, text=True, timeout=timeout)
+
+
+def error_lines(stderr):
+  """stderr lines that are not TensorFlow's unconditional C++ start-up messages."""
+  lines = []
+  for line in stderr.splitlines():
+    if not line.strip() or line.startswith(_TF_NOISE_PREFIXES):
+      continue
+    if len(line) > 5 and line[0] in "IWE" and line[1:5].isdigit() and " port.cc:" in line:
+      continue  # I0000 ... port.cc: oneDNN notice
+    lines.append(line)
+  return lines

@@ -1,0 +1,132 @@
+"""Flag groups: DARTS names, defaults, and one-line validation errors (exit 2) at parse time."""
+
+import os
+
+import pytest
+from absl import flags as absl_flags
+
+from flags.budget import define_budget_flags
+from flags.data import define_data_flags
+from flags.distribution import define_distribution_flags
+from flags.export import define_export_flags
+from flags.output import define_output_flags
+from flags.search import define_search_flags
+from flags.train import define_train_flags
+from tests.helpers import error_lines, run_entry
+
+DARTS_NAMES = ["batch_size", "learning_rate", "learning_rate_min", "momentum", "weight_decay",
+               "epochs", "init_channels", "layers", "cutout", "cutout_length", "drop_path_prob",
+               "auxiliary", "auxiliary_weight", "grad_clip", "arch_learning_rate",
+               "arch_weight_decay", "seed", "train_portion", "output_dir", "dataset", "data_dir"]
+
+
+def all_flags():
+  fv = absl_flags.FlagValues()
+  define_data_flags(fv)
+  define_train_flags(fv)
+  define_search_flags(fv)
+  define_budget_flags(fv)
+  define_export_flags(fv)
+  define_distribution_flags(fv)
+  define_output_flags(fv)
+  return fv
+
+
+def parse(*args):
+  fv = all_flags()
+  fv(["prog", *args])
+  return fv
+
+
+def test_darts_flag_names_exist_with_paper_defaults():
+  fv = parse()
+  for name in DARTS_NAMES:
+    assert name in fv, name
+  assert fv.batch_size == 64 and fv.learning_rate == 0.025 and fv.learning_rate_min == 0.001
+  assert fv.momentum == 0.9 and fv.weight_decay == 3e-4 and fv.epochs == 50
+  assert fv.init_channels == 16 and fv.layers == 8 and fv.train_portion == 0.5
+  assert fv.arch_learning_rate == 3e-4 and fv.arch_weight_decay == 1e-3
+  assert fv.projection_interval == 150 and fv.projection_iters == 500
+  assert fv.levels == 3 and fv.learn_connection and fv.constraints == "rc"
+
+
+def test_define_functions_are_idempotent_and_take_defaults():
+  fv = absl_flags.FlagValues()
+  define_train_flags(fv, batch_size=96, epochs=600)
+  define_train_flags(fv)  # a second call changes nothing
+  fv(["prog"])
+  assert fv.batch_size == 96 and fv.epochs == 600
+
+
+@pytest.mark.parametrize("arg, fragments", [
+    ("--batch_size=0", ["--batch_size=0"]),
+    ("--train_portion=1.5", ["--train_portion=1.5", "between 0 and 1"]),
+    ("--dataset=mnist", ["--dataset=mnist", "cifar10", "imagefolder:PATH"]),
+    ("--dataset=imagefolder:", ["imagefolder needs a path"]),
+    ("--budget_params=2e5:1e5", ["--budget_params=2e5:1e5", "above upper bound"]),
+    ("--budget_macs=-3", ["--budget_macs=-3", "finite number >= 0"]),
+    ("--budget_macs=lots", ["--budget_macs=lots", "not a number"]),
+    ("--constraints=maybe", ["--constraints=maybe", "rc", "none"]),
+    ("--strategy=cluster", ["--strategy=cluster", "mirrored", "multi_worker"]),
+    ("--formats=tflite_int4", ["--formats=tflite_int4", "tflite_int8"]),
+    ("--opset=13", ["--opset=13"]),
+    ("--learning_rate=0", ["--learning_rate=0", "> 0"]),
+    ("--momentum=1.5", ["--momentum=1.5"]),
+    ("--drop_path_prob=1", ["--drop_path_prob=1", "[0, 1)"]),
+    ("--levels=0", ["--levels=0"]),
+    ("--layers=2", ["--layers=2"]),
+])
+def test_bad_values_name_the_flag_value_and_what_is_allowed(arg, fragments):
+  with pytest.raises(absl_flags.Error) as info:
+    parse(arg)
+  message = str(info.value)
+  for fragment in fragments:
+    assert fragment in message, (fragment, message)
+  assert "\n" not in message.strip()
+
+
+def test_good_values_parse():
+  fv = parse("--dataset=imagefolder:/data/x", "--budget_params=1.8e5:2.0e5",
+             "--budget_macs=:3.3e7", "--constraints=none", "--strategy=mirrored",
+             "--formats=onnx", "--formats=tflite_int8", "--nolearn_connection", "--levels=1")
+  assert fv.dataset == "imagefolder:/data/x" and fv.formats == ["onnx", "tflite_int8"]
+  assert not fv.learn_connection and fv.levels == 1
+
+
+def test_entry_point_bad_flag_exits_2_with_one_line():
+  result = run_entry("rc_darts_tf.data_main", "--batch_size=-4")
+  assert result.returncode == 2
+  lines = error_lines(result.stderr)
+  assert lines == ["rc_darts_tf/data_main.py: error: flag --batch_size=-4: -4 is not a positive "
+                   "integer"] or (len(lines) == 1 and "--batch_size=-4" in lines[0]), lines
+  assert result.stdout == ""
+
+
+def test_entry_point_unknown_flag_exits_2_with_one_line():
+  result = run_entry("rc_darts_tf.data_main", "--batchsize=4")
+  assert result.returncode == 2
+  lines = error_lines(result.stderr)
+  assert len(lines) == 1 and "batchsize" in lines[0] and "error:" in lines[0], lines
+
+
+def test_entry_point_flagfile_and_helpfull(tmp_path):
+  flagfile = tmp_path / "bad.flags"
+  flagfile.write_text("--dataset=sample\n--train_portion=2\n")
+  result = run_entry("rc_darts_tf.data_main", f"--flagfile={flagfile}")
+  assert result.returncode == 2
+  lines = error_lines(result.stderr)
+  assert len(lines) == 1 and "--train_portion=2.0" in lines[0], lines
+  result = run_entry("rc_darts_tf.data_main", "--helpfull")
+  assert result.returncode == 0
+  assert "--dataset" in result.stdout and "--flagfile" in result.stdout
+
+
+def test_flagfile_values_are_used(tmp_path, image_tree):
+  flagfile = tmp_path / "ok.flags"
+  flagfile.write_text(f"--dataset=imagefolder:{image_tree}\n--batch_size=8\n--seed=5\n"
+                      "--inspect_epochs=1\n")
+  result = run_entry("rc_darts_tf.data_main", f"--flagfile={flagfile}")
+  assert result.returncode == 0, result.stderr
+  assert "60 images train the weights, 60 the architecture" in result.stdout
+  assert "seed=5" in result.stdout and "images (8, 32, 32, 3) float32" in result.stdout
+  assert os.path.exists(image_tree)
