@@ -1,0 +1,107 @@
+"""BUILD and pyproject.toml cover the code: every module is in a py_library, every entry point has a
+py_binary and a console script, every test file has a py_test."""
+
+import glob as globlib
+import os
+import re
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+PACKAGES = ("rc_darts_tf", "exporters", "flags")
+ENTRY_DIRS = ("rc_darts_tf", "exporters")
+
+
+def read_build(text):
+  """Evaluate a BUILD file (Starlark is Python for these calls); returns the rule calls."""
+  rules = []
+
+  def rule(kind):
+    def record(**kwargs):
+      rules.append((kind, kwargs))
+    return record
+
+  def glob(include, exclude=()):
+    found = set()
+    for pattern in include:
+      found.update(os.path.relpath(p, REPO) for p in globlib.glob(os.path.join(REPO, pattern),
+                                                                  recursive=True))
+    return sorted(found)
+
+  env = {name: rule(name) for name in ("py_library", "py_binary", "py_test", "filegroup")}
+  env.update(glob=glob, package=lambda **kwargs: None, load=lambda *args: None)
+  exec(compile(text, "BUILD", "exec"), env)  # noqa: S102 - our own BUILD file
+  return rules
+
+
+def problems(rules, files):
+  """What the BUILD rules miss among `files` (repo-relative paths); [] when complete."""
+  missing = []
+  lib_srcs = {src for kind, r in rules if kind == "py_library" for src in r.get("srcs", [])}
+  binaries = {r.get("main") for kind, r in rules if kind == "py_binary"}
+  test_srcs = {src for kind, r in rules if kind == "py_test" for src in r.get("srcs", [])}
+  test_args = {arg for kind, r in rules if kind == "py_test" for arg in r.get("args", [])}
+  lib_names = {r["name"] for kind, r in rules if kind == "py_library"}
+  for package in PACKAGES:
+    if package not in lib_names:
+      missing.append(f"py_library {package}")
+  for path in files:
+    top, name = path.split("/")[0], os.path.basename(path)
+    if top in PACKAGES and path not in lib_srcs:
+      missing.append(f"{path} in a py_library")
+    if top in ENTRY_DIRS and name.endswith("_main.py") and path not in binaries:
+      missing.append(f"py_binary for {path}")
+    if top in ("benchmarks", "scripts") and name != "__init__.py" and path not in binaries:
+      missing.append(f"py_binary for {path}")
+    if top == "tests" and name.startswith("test_") and not (path in test_srcs and
+                                                             path in test_args):
+      missing.append(f"py_test for {path}")
+  return missing
+
+
+def project_files():
+  files = []
+  for top in PACKAGES + ("tests", "benchmarks", "scripts"):
+    for path in globlib.glob(os.path.join(REPO, top, "**", "*.py"), recursive=True):
+      files.append(os.path.relpath(path, REPO).replace(os.sep, "/"))
+  return sorted(files)
+
+
+def test_build_lists_every_module_entry_point_and_test():
+  with open(os.path.join(REPO, "BUILD")) as f:
+    rules = read_build(f.read())
+  assert problems(rules, project_files()) == []
+
+
+def test_the_check_notices_what_is_missing():
+  with open(os.path.join(REPO, "BUILD")) as f:
+    text = f.read()
+  files = project_files() + ["rc_darts_tf/new_module.py", "rc_darts_tf/new_main.py",
+                             "tests/test_new.py"]
+  found = problems(read_build(text), files)
+  assert "rc_darts_tf/new_module.py in a py_library" in found
+  assert "py_binary for rc_darts_tf/new_main.py" in found
+  assert "py_test for tests/test_new.py" in found
+  without_data = text.replace('"rc_darts_tf/data.py",\n', "")
+  assert "rc_darts_tf/data.py in a py_library" in problems(read_build(without_data),
+                                                           project_files())
+
+
+def console_scripts():
+  with open(os.path.join(REPO, "pyproject.toml")) as f:
+    text = f.read()
+  section = text.split("[project.scripts]", 1)[1].split("\n[", 1)[0]
+  return dict(re.findall(r'^([\w-]+)\s*=\s*"([\w.:]+)"', section, flags=re.M))
+
+
+def test_every_entry_point_has_a_console_script():
+  scripts = console_scripts()
+  for path in project_files():
+    top, name = path.split("/")[0], os.path.basename(path)
+    if top in ENTRY_DIRS and name.endswith("_main.py"):
+      module = path[:-3].replace("/", ".")
+      command = "rc-darts-" + name[:-len("_main.py")]
+      assert scripts.get(command) == f"{module}:run", (command, scripts)
+  for command, target in scripts.items():
+    module, function = target.split(":")
+    source = os.path.join(REPO, *module.split(".")) + ".py"
+    with open(source) as f:
+      assert f"def {function}(" in f.read(), target
