@@ -11,7 +11,7 @@ from flags._define import already_defined
 def define_search_flags(flag_values=absl_flags.FLAGS, *, arch_learning_rate=3e-4,
                         arch_weight_decay=1e-3, levels=3, learn_connection=True,
                         projection_interval=150, projection_iters=500, projection_lr=3e-4,
-                        warmup_steps=0):
+                        warmup_steps=0, lambda_init=10.0, lambda_decay=0.97):
   if already_defined(flag_values, "arch_learning_rate"):
     return
   absl_flags.DEFINE_float("arch_learning_rate", arch_learning_rate,
@@ -35,6 +35,13 @@ def define_search_flags(flag_values=absl_flags.FLAGS, *, arch_learning_rate=3e-4
                             flag_values=flag_values)
   absl_flags.DEFINE_float("projection_lr", projection_lr, "Adam learning rate of the projection.",
                           lower_bound=0.0, flag_values=flag_values)
+  absl_flags.DEFINE_float(
+      "lambda_init", lambda_init,
+      "λ of the first projection (weight of the scaled constraint violation against "
+      "½‖θ − θ_p‖²).", lower_bound=0.0, flag_values=flag_values)
+  absl_flags.DEFINE_float("lambda_decay", lambda_decay,
+                          "λ is multiplied by this after every projection (exponential decay).",
+                          lower_bound=0.0, upper_bound=1.0, flag_values=flag_values)
   absl_flags.DEFINE_integer(
       "warmup_steps", warmup_steps,
       "Length of the first phase I (warm start) in steps; 0 = one epoch.", lower_bound=0,

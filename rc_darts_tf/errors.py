@@ -16,3 +16,7 @@ class DatasetError(RcDartsError):
 
 class BudgetError(RcDartsError):
   """A resource budget is malformed or cannot be met."""
+
+
+class GenotypeError(RcDartsError):
+  """A genotype (file, string or name) is malformed or uses unknown ops / bad node indices."""

@@ -1,0 +1,428 @@
+"""The one source of truth for cost: params and MACs of every op, cell and network, and the
+expected cost Φ(θ) of the search (RC-DARTS Eq. 6).
+
+Units (see docs/DESIGN.md):
+  params  trainable weights of the inference network without the auxiliary head, BN γ/β included,
+          BN moving statistics not (the published DARTS convention);
+  MACs    multiply-accumulates of Conv2D, DepthwiseConv2D and Dense at batch 1 (pooling, BN,
+          ReLU, additions and concatenations are free).
+Spatial sizes follow 'same' padding: an op at stride s on H x W gives ceil(H/s) x ceil(W/s).
+
+Every function of a geometry here is plain Python; `CostModel` turns the per-edge tables into
+TensorFlow tensors so Φ(θ) is differentiable and runs in graph.
+"""
+
+import dataclasses
+import math
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+
+RESOURCES = ("params", "macs")
+NUM_NODES = 4                                   # intermediate nodes per cell
+NUM_EDGES = sum(2 + j for j in range(NUM_NODES))  # 14
+# edge e of node j comes from input i: EDGES[e] = (j, i); nodes' edges are contiguous
+EDGES = tuple((j, i) for j in range(NUM_NODES) for i in range(2 + j))
+NODE_EDGE_RANGES = tuple((sum(2 + k for k in range(j)), sum(2 + k for k in range(j + 1)))
+                         for j in range(NUM_NODES))
+
+
+@dataclasses.dataclass(frozen=True)
+class Cost:
+  params: int = 0
+  macs: int = 0
+
+  def __add__(self, other):
+    return Cost(self.params + other.params, self.macs + other.macs)
+
+  def __mul__(self, k):
+    return Cost(self.params * k, self.macs * k)
+
+  def as_dict(self):
+    return {"params": int(self.params), "macs": int(self.macs)}
+
+  def get(self, resource):
+    return getattr(self, resource)
+
+
+def out_size(h: int, stride: int) -> int:
+  return -(-h // stride)
+
+
+# ---------------------------------------------------------------------------------------------
+# Primitive layers
+
+
+def conv_cost(c_in, c_out, h, w, kernel=1, stride=1, groups=1, bias=False) -> Cost:
+  """Conv2D (k x k, groups) at stride s on an h x w input."""
+  ho, wo = out_size(h, stride), out_size(w, stride)
+  weights = kernel * kernel * (c_in // groups) * c_out
+  return Cost(weights + (c_out if bias else 0), weights * ho * wo)
+
+
+def depthwise_cost(c, h, w, kernel, stride=1) -> Cost:
+  ho, wo = out_size(h, stride), out_size(w, stride)
+  return Cost(c * kernel * kernel, c * kernel * kernel * ho * wo)
+
+
+def bn_cost(c, affine=True) -> Cost:
+  return Cost(2 * c if affine else 0, 0)
+
+
+def dense_cost(c_in, c_out, bias=True) -> Cost:
+  return Cost(c_in * c_out + (c_out if bias else 0), c_in * c_out)
+
+
+# ---------------------------------------------------------------------------------------------
+# Candidate ops: cost(c_in, c_out, h, w, stride, affine) -> Cost, h x w = input size
+
+
+def zero_cost(c_in, c_out, h, w, stride=1, affine=True) -> Cost:
+  return Cost()
+
+
+def pool_cost(c_in, c_out, h, w, stride=1, affine=True) -> Cost:
+  return Cost()  # the search's BN after a pool has no γ/β; a derived pool has no BN
+
+
+def skip_cost(c_in, c_out, h, w, stride=1, affine=True) -> Cost:
+  """Identity at stride 1, FactorizedReduce (two 1x1 stride-2 convs to c_out/2 each, BN) at 2."""
+  if stride == 1:
+    return Cost()
+  half = conv_cost(c_in, c_out // 2, h, w, 1, 2)
+  return half * 2 + bn_cost(c_out, affine)
+
+
+def dil_conv_block_cost(c_in, c_out, h, w, kernel, stride, affine) -> Cost:
+  """ReLU -> depthwise k x k at stride s -> 1x1 to c_out -> BN (dilation does not change cost)."""
+  ho, wo = out_size(h, stride), out_size(w, stride)
+  return (depthwise_cost(c_in, h, w, kernel, stride) + conv_cost(c_in, c_out, ho, wo) +
+          bn_cost(c_out, affine))
+
+
+def sep_conv_cost(kernel):
+  def cost(c_in, c_out, h, w, stride=1, affine=True) -> Cost:
+    ho, wo = out_size(h, stride), out_size(w, stride)
+    return (dil_conv_block_cost(c_in, c_out, h, w, kernel, stride, affine) +
+            dil_conv_block_cost(c_out, c_out, ho, wo, kernel, 1, affine))
+  cost.__name__ = f"sep_conv_{kernel}x{kernel}_cost"
+  return cost
+
+
+def dil_conv_cost(kernel):
+  def cost(c_in, c_out, h, w, stride=1, affine=True) -> Cost:
+    return dil_conv_block_cost(c_in, c_out, h, w, kernel, stride, affine)
+  cost.__name__ = f"dil_conv_{kernel}x{kernel}_cost"
+  return cost
+
+
+def group_conv_cost(groups):
+  def cost(c_in, c_out, h, w, stride=1, affine=True) -> Cost:
+    return conv_cost(c_in, c_out, h, w, 1, stride, groups) + bn_cost(c_out, affine)
+  cost.__name__ = f"group_conv_1x1_g{groups}_cost"
+  return cost
+
+
+def relu_conv_bn_cost(c_in, c_out, h, w, stride=1, affine=True) -> Cost:
+  """DARTS's fixed 1x1 preprocessing."""
+  return conv_cost(c_in, c_out, h, w, 1, stride) + bn_cost(c_out, affine)
+
+
+def op_cost(name, c_in, c_out, h, w, stride=1, affine=True, connection=False) -> Cost:
+  """Cost of the registered op `name` (see ops.py) at this geometry."""
+  from rc_darts_tf import ops  # ops imports this module; look the registry up lazily
+  table = ops.CONNECTION_OPS if connection else ops.CELL_OPS
+  if name not in table:
+    raise KeyError(f"unknown {'connection ' if connection else ''}op {name!r}")
+  return table[name].cost(c_in, c_out, h, w, stride, affine)
+
+
+# ---------------------------------------------------------------------------------------------
+# Network geometry
+
+
+@dataclasses.dataclass(frozen=True)
+class CellPlan:
+  """Where a cell sits and the shapes it sees."""
+
+  index: int
+  reduction: bool
+  reduction_prev: bool
+  c_prev_prev: int      # channels of input s0
+  c_prev: int           # channels of input s1
+  c: int                # channels of every node
+  size: int             # spatial side of s1 (and of s0 after preprocessing)
+  size_prev_prev: int   # spatial side of s0 before preprocessing
+  group: int            # θ group: 0..levels-1 normal levels, `levels` = reduce
+
+  @property
+  def out_channels(self):
+    return NUM_NODES * self.c
+
+  @property
+  def out_size(self):
+    return out_size(self.size, 2) if self.reduction else self.size
+
+
+@dataclasses.dataclass(frozen=True)
+class NetworkPlan:
+  """Geometry of a DARTS-style network: stem, cells, global pool, classifier."""
+
+  init_channels: int
+  layers: int
+  levels: int
+  stem: str             # 'cifar' (3x3 conv to 3C) or 'imagenet' (two strided stems)
+  image_size: int
+  num_classes: int
+  cells: Tuple[CellPlan, ...]
+  stem_cost: Cost
+  classifier_cost: Cost
+
+  @property
+  def num_groups(self):
+    return self.levels + 1
+
+
+def reduction_indices(layers: int) -> Tuple[int, int]:
+  return (layers // 3, 2 * layers // 3)
+
+
+def level_of_normal_cells(layers: int, levels: int) -> Dict[int, int]:
+  """Normal cell index -> level: normal cells split evenly by depth into `levels` groups."""
+  reductions = reduction_indices(layers)
+  normal = [i for i in range(layers) if i not in reductions]
+  if levels > len(normal):
+    raise ValueError(f"{levels} levels need at least {levels} normal cells; {layers} cells have "
+                     f"{len(normal)}")
+  groups = np.array_split(np.array(normal), levels)
+  return {int(i): level for level, group in enumerate(groups) for i in group}
+
+
+def network_plan(init_channels=16, layers=8, levels=1, stem="cifar", image_size=32,
+                 num_classes=10, stem_multiplier=3) -> NetworkPlan:
+  """Geometry of the search network (or any DARTS-style network of that shape)."""
+  if layers < 3:
+    raise ValueError(f"a network needs at least 3 cells (2 reductions), got {layers}")
+  c = init_channels
+  levels_of = level_of_normal_cells(layers, levels)
+  if stem == "cifar":
+    c_stem = stem_multiplier * c
+    stem_cost = conv_cost(3, c_stem, image_size, image_size, 3) + bn_cost(c_stem)
+    c_pp = c_p = c_stem
+    size = size_pp = image_size
+    reduction_prev = False
+  elif stem == "imagenet":
+    s1 = out_size(image_size, 2)
+    s2 = out_size(s1, 2)
+    s3 = out_size(s2, 2)
+    stem_cost = (conv_cost(3, c // 2, image_size, image_size, 3, 2) + bn_cost(c // 2) +
+                 conv_cost(c // 2, c, s1, s1, 3, 2) + bn_cost(c) +   # stem0
+                 conv_cost(c, c, s2, s2, 3, 2) + bn_cost(c))         # stem1
+    c_pp = c_p = c
+    size_pp, size = s2, s3
+    reduction_prev = True
+  else:
+    raise ValueError(f"unknown stem {stem!r}: cifar or imagenet")
+  cells = []
+  reductions = reduction_indices(layers)
+  for i in range(layers):
+    reduction = i in reductions
+    if reduction:
+      c *= 2
+    plan = CellPlan(i, reduction, reduction_prev, c_pp, c_p, c, size, size_pp,
+                    levels if reduction else levels_of[i])
+    cells.append(plan)
+    reduction_prev = reduction
+    c_pp, c_p = c_p, plan.out_channels
+    size_pp, size = size, plan.out_size
+  return NetworkPlan(init_channels, layers, levels, stem, image_size, num_classes, tuple(cells),
+                     stem_cost, dense_cost(c_p, num_classes))
+
+
+def edge_stride(cell: CellPlan, edge: int) -> int:
+  _, i = EDGES[edge]
+  return 2 if cell.reduction and i < 2 else 1
+
+
+def edge_op_cost(cell: CellPlan, edge: int, op: str, affine=True) -> Cost:
+  return op_cost(op, cell.c, cell.c, cell.size, cell.size, edge_stride(cell, edge), affine)
+
+
+def preprocess_costs(cell: CellPlan, connection: Optional[str], affine=True) -> Cost:
+  """Both inputs' preprocessing: a connection op, or DARTS's fixed 1x1 / factorized reduce."""
+  stride0 = 2 if cell.reduction_prev else 1
+  if connection is None:
+    if cell.reduction_prev:
+      pre0 = skip_cost(cell.c_prev_prev, cell.c, cell.size_prev_prev, cell.size_prev_prev, 2,
+                       affine)
+    else:
+      pre0 = relu_conv_bn_cost(cell.c_prev_prev, cell.c, cell.size_prev_prev,
+                               cell.size_prev_prev, 1, affine)
+    pre1 = relu_conv_bn_cost(cell.c_prev, cell.c, cell.size, cell.size, 1, affine)
+    return pre0 + pre1
+  pre0 = op_cost(connection, cell.c_prev_prev, cell.c, cell.size_prev_prev, cell.size_prev_prev,
+                 stride0, affine, connection=True)
+  pre1 = op_cost(connection, cell.c_prev, cell.c, cell.size, cell.size, 1, affine,
+                 connection=True)
+  return pre0 + pre1
+
+
+# ---------------------------------------------------------------------------------------------
+# Cost tables u and the expected cost Φ(θ)
+
+
+@dataclasses.dataclass
+class CostTables:
+  """Per-resource tables: Φ_m(θ) = fixed[m] + Σ_g,e σ_ge u[m][g,e]·softmax(θ_g[e]) + u_conn[m]·p_c."""
+
+  plan: NetworkPlan
+  learn_connection: bool
+  fixed: np.ndarray            # [M]
+  cells: np.ndarray            # [M, G, 14, 8]   (G = levels + 1, last = reduce)
+  connection: np.ndarray       # [M, K] (K = 4 connection ops; zeros when not learned)
+
+
+def cost_tables(plan: NetworkPlan, learn_connection: bool) -> CostTables:
+  from rc_darts_tf import ops
+  primitives = ops.PRIMITIVES
+  connections = ops.CONNECTION_PRIMITIVES
+  m = len(RESOURCES)
+  cells = np.zeros([m, plan.num_groups, NUM_EDGES, len(primitives)], np.float64)
+  connection = np.zeros([m, len(connections)], np.float64)
+  fixed = plan.stem_cost + plan.classifier_cost
+  for cell in plan.cells:
+    for e in range(NUM_EDGES):
+      for o, op in enumerate(primitives):
+        cost = edge_op_cost(cell, e, op)
+        for r, resource in enumerate(RESOURCES):
+          cells[r, cell.group, e, o] += cost.get(resource)
+    if learn_connection:
+      for k, op in enumerate(connections):
+        cost = preprocess_costs(cell, op)
+        for r, resource in enumerate(RESOURCES):
+          connection[r, k] += cost.get(resource)
+    else:
+      fixed = fixed + preprocess_costs(cell, None)
+  return CostTables(plan, learn_connection,
+                    np.array([fixed.get(r) for r in RESOURCES], np.float64), cells, connection)
+
+
+def edge_strength(probs: np.ndarray, none_index: int = 0) -> np.ndarray:
+  """Strength of each edge: its largest softmax weight over the non-'none' ops. [..., 14]"""
+  keep = np.ones(probs.shape[-1], bool)
+  keep[none_index] = False
+  return probs[..., keep].max(-1)
+
+
+def top2_mask(strength: np.ndarray) -> np.ndarray:
+  """σ(i ∈ A_j): 1 for the 2 strongest incoming edges of every node (ties: lower input first)."""
+  mask = np.zeros(strength.shape, np.float64)
+  for start, end in NODE_EDGE_RANGES:
+    part = strength[..., start:end]
+    order = np.argsort(-part, axis=-1, kind="stable")[..., :2]
+    np.put_along_axis(mask[..., start:end], order, 1.0, axis=-1)
+  return mask
+
+
+def softmax(x, axis=-1):
+  z = np.exp(x - x.max(axis=axis, keepdims=True))
+  return z / z.sum(axis=axis, keepdims=True)
+
+
+def expected_cost_numpy(tables: CostTables, thetas: np.ndarray,
+                        theta_connection: Optional[np.ndarray] = None) -> np.ndarray:
+  """Φ per resource in NumPy (the reference for the TensorFlow version). thetas: [G, 14, 8]."""
+  probs = softmax(np.asarray(thetas, np.float64))
+  mask = top2_mask(edge_strength(probs))
+  phi = tables.fixed + np.einsum("ge,mgeo,geo->m", mask, tables.cells, probs)
+  if tables.learn_connection:
+    phi = phi + tables.connection @ softmax(np.asarray(theta_connection, np.float64))
+  return phi
+
+
+def achievable_range(tables: CostTables) -> np.ndarray:
+  """[M, 2]: the infimum and supremum of Φ over all θ (weights concentrated on one op per edge).
+
+  Φ can come arbitrarily close to these, never beyond: bounds outside them cannot be met.
+  """
+  lows, highs = [], []
+  for r in range(len(RESOURCES)):
+    low = high = tables.fixed[r]
+    best_edge = tables.cells[r].max(-1)     # [G, 14]: the dearest op of each edge
+    cheapest = tables.cells[r].min(-1)      # 'none' costs 0
+    for start, end in NODE_EDGE_RANGES:
+      high += np.sort(best_edge[:, start:end], axis=-1)[:, -2:].sum()
+      low += np.sort(cheapest[:, start:end], axis=-1)[:, :2].sum()
+    if tables.learn_connection:
+      low += tables.connection[r].min()
+      high += tables.connection[r].max()
+    lows.append(low)
+    highs.append(high)
+  return np.stack([lows, highs], axis=-1)
+
+
+class CostModel:
+  """Φ(θ) in TensorFlow: expected params and MACs, differentiable in θ, graph-friendly."""
+
+  def __init__(self, tables: CostTables):
+    import tensorflow as tf
+    self.tables = tables
+    self.fixed = tf.constant(tables.fixed, tf.float32)
+    self.cells = tf.constant(tables.cells, tf.float32)
+    self.connection = tf.constant(tables.connection, tf.float32)
+    index = np.full([NUM_NODES, NUM_NODES + 1], NUM_EDGES, np.int32)  # padded with a dummy edge
+    for j, (start, end) in enumerate(NODE_EDGE_RANGES):
+      index[j, :end - start] = np.arange(start, end)
+    self._node_edges = tf.constant(index)
+
+  def top2_mask(self, probs):
+    """σ as a [G, 14] float tensor (no gradient), same rule as derive.py and `top2_mask`."""
+    import tensorflow as tf
+    strength = tf.reduce_max(probs[..., 1:], axis=-1)                       # [G, 14]
+    padded = tf.concat([strength, tf.fill([tf.shape(strength)[0], 1], -1.0)], axis=-1)
+    per_node = tf.gather(padded, self._node_edges, axis=1)                  # [G, 4, 5]
+    _, top = tf.math.top_k(per_node, k=2)                                   # [G, 4, 2]
+    node_edges = tf.broadcast_to(self._node_edges, tf.shape(per_node))
+    edges = tf.gather(node_edges, top, batch_dims=2)                        # [G, 4, 2]
+    mask = tf.reduce_sum(tf.one_hot(edges, NUM_EDGES + 1), axis=[1, 2])[:, :NUM_EDGES]
+    return tf.stop_gradient(mask)
+
+  def expected(self, thetas, theta_connection=None):
+    """Φ per resource, float32 [M]. thetas: [G, 14, 8]; theta_connection: [K] or None."""
+    import tensorflow as tf
+    probs = tf.nn.softmax(thetas, axis=-1)
+    mask = self.top2_mask(probs)
+    phi = self.fixed + tf.einsum("ge,mgeo,geo->m", mask, self.cells, probs)
+    if self.tables.learn_connection:
+      phi = phi + tf.linalg.matvec(self.connection, tf.nn.softmax(theta_connection))
+    return phi
+
+
+def genotype_cost(plan: NetworkPlan, normal: Sequence[Sequence[Tuple[str, int]]],
+                  reduce: Sequence[Tuple[str, int]], connection: Optional[str],
+                  affine=True) -> Cost:
+  """Exact cost of the discrete network: `normal` holds one cell (8 (op, input) pairs, 2 per
+  node, DARTS order) per level; `reduce` one cell; `connection` an op or None (DARTS's fixed)."""
+  total = plan.stem_cost + plan.classifier_cost
+  for cell in plan.cells:
+    pairs = reduce if cell.reduction else normal[cell.group]
+    total = total + preprocess_costs(cell, connection, affine)
+    for k, (op, i) in enumerate(pairs):
+      j = k // 2
+      edge = NODE_EDGE_RANGES[j][0] + i
+      total = total + edge_op_cost(cell, edge, op, affine)
+  return total
+
+
+def cell_edge_list(pairs: Sequence[Tuple[str, int]]) -> List[Tuple[int, int, str]]:
+  """DARTS pairs -> (node, input, op) triples."""
+  return [(k // 2, i, op) for k, (op, i) in enumerate(pairs)]
+
+
+def fmt_count(value: float) -> str:
+  """1234567 -> '1.23M' (for people; files keep exact integers)."""
+  value = float(value)
+  for unit, scale in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
+    if abs(value) >= scale:
+      return f"{value / scale:.3g}{unit}"
+  return f"{value:.0f}" if math.isfinite(value) else str(value)

@@ -1,0 +1,44 @@
+"""Small file helpers: atomic writes and output-directory checks."""
+
+import os
+import tempfile
+
+from rc_darts_tf.errors import RcDartsError
+
+
+def atomic_write_text(path: str, text: str) -> None:
+  """Write `text` to `path` via a temp file in the same directory and os.replace: readers see the
+  old file or the new one, never a partial one, and a failure leaves the old file untouched."""
+  directory = os.path.dirname(os.path.abspath(path))
+  fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{os.path.basename(path)}.", suffix=".tmp")
+  try:
+    with os.fdopen(fd, "w") as f:
+      f.write(text)
+      f.flush()
+      os.fsync(f.fileno())
+    os.replace(tmp, path)
+  except BaseException:
+    if os.path.exists(tmp):
+      os.unlink(tmp)
+    raise
+
+
+def prepare_output_dir(path: str, markers, overwrite: bool) -> str:
+  """Create `path` if needed and check it is writable. When it already holds one of `markers`
+  (files an earlier run wrote) and `overwrite` is False, refuse with a one-line error: a new run
+  never silently replaces an earlier one. Nothing is written when refusing."""
+  path = os.path.abspath(path)
+  existing = [m for m in markers if os.path.exists(os.path.join(path, m))]
+  if existing and not overwrite:
+    raise RcDartsError(f"--output_dir={path} already holds a run ({', '.join(existing)}): choose "
+                       "another directory, or pass --overwrite to replace it")
+  if os.path.exists(path) and not os.path.isdir(path):
+    raise RcDartsError(f"--output_dir={path} exists and is not a directory")
+  try:
+    os.makedirs(path, exist_ok=True)
+    fd, probe = tempfile.mkstemp(dir=path, prefix=".write-test.")
+    os.close(fd)
+    os.unlink(probe)
+  except OSError as error:
+    raise RcDartsError(f"--output_dir={path} is not writable ({error.strerror})") from None
+  return path

@@ -1,0 +1,281 @@
+"""Candidate operations as Keras layers, and the one registry that maps op names to them.
+
+Cell ops (every edge of a normal or reduce cell chooses one), C channels in and out:
+  none, max_pool_3x3, avg_pool_3x3, skip_connect (factorized reduce at stride 2),
+  sep_conv_3x3, sep_conv_5x5 (two stacked ReLU-DWConv-PWConv-BN blocks),
+  dil_conv_3x3, dil_conv_5x5 (ReLU-DWConv(dilation 2)-PWConv-BN)
+Connection ops (the connection cell between cells chooses one), C_in -> C_out:
+  dil_conv_3x3, conv_1x1, group_conv_1x1_g2, group_conv_1x1_g4 (ReLU-Conv1x1-BN; grouped ones are
+  followed by a channel shuffle)
+
+Conventions, chosen so the same layer trains, exports to TFLite/ONNX with builtin operators only,
+and costs exactly what costs.py says:
+  * padding is 'same'; a pool at stride 2 pads like DARTS (count_include_pad=False for avg);
+  * a dilated depthwise conv at stride 2 (TensorFlow cannot combine both) is computed as DARTS
+    computes it: PyTorch's dil_conv with padding = dilation*(k-1)/2 at stride 2 reads only the
+    even pixels, so it equals x[:, ::2, ::2] followed by an undilated k x k depthwise conv. The
+    result, the weights and the MACs are those of the strided dilated conv;
+  * grouped 1x1 convs are split -> per-group Conv2D -> concat (Keras's Conv2D(groups>1) becomes an
+    XLA call tf2onnx cannot convert);
+  * BatchNormalization: epsilon 1e-5, momentum 0.9 (PyTorch's 0.1); `affine=False` (the search)
+    drops gamma/beta.
+
+Add an op: write its layer (or reuse one), add one `OpSpec` line to `CELL_OPS` or
+`CONNECTION_OPS` with its factory and its cost function from costs.py.
+"""
+
+import dataclasses
+from typing import Callable, Dict
+
+import keras
+import tensorflow as tf
+
+from rc_darts_tf import costs
+
+BN_EPSILON = 1e-5
+BN_MOMENTUM = 0.9
+
+
+def _shape(shape, channels=None, stride=1):
+  """NHWC shape after a 'same' op at `stride` with `channels` output channels."""
+  b, h, w, c = shape
+  h = None if h is None else -(-h // stride)
+  w = None if w is None else -(-w // stride)
+  return (b, h, w, c if channels is None else channels)
+
+
+def batch_norm(affine: bool, name=None) -> keras.layers.BatchNormalization:
+  return keras.layers.BatchNormalization(epsilon=BN_EPSILON, momentum=BN_MOMENTUM, center=affine,
+                                         scale=affine, name=name)
+
+
+class ReLUConvBN(keras.layers.Layer):
+  """ReLU -> Conv2D(k, stride, no bias) -> BN."""
+
+  def __init__(self, c_out, kernel_size=1, stride=1, affine=True, **kwargs):
+    super().__init__(**kwargs)
+    self.conv = keras.layers.Conv2D(c_out, kernel_size, strides=stride, padding="same",
+                                    use_bias=False, name="conv")
+    self.bn = batch_norm(affine, name="bn")
+    self.c_out, self.stride = c_out, stride
+
+  def build(self, input_shape):
+    self.conv.build(input_shape)
+    self.bn.build(_shape(input_shape, self.c_out, self.stride))
+    self.built = True
+
+  def call(self, x, training=None):
+    return self.bn(self.conv(tf.nn.relu(x)), training=training)
+
+
+class DilConv(keras.layers.Layer):
+  """ReLU -> depthwise k x k (dilation d, stride s) -> pointwise 1x1 to c_out -> BN."""
+
+  def __init__(self, c_out, kernel_size, stride=1, dilation=1, affine=True, **kwargs):
+    super().__init__(**kwargs)
+    self.stride = stride
+    # stride > 1 with dilation > 1: subsample first (see module docstring), then a dense kernel.
+    self.subsample = stride > 1 and dilation > 1
+    self.depthwise = keras.layers.DepthwiseConv2D(
+        kernel_size, strides=1 if self.subsample else stride, padding="same",
+        dilation_rate=1 if self.subsample else dilation, use_bias=False, name="depthwise")
+    self.pointwise = keras.layers.Conv2D(c_out, 1, use_bias=False, name="pointwise")
+    self.bn = batch_norm(affine, name="bn")
+    self.c_out = c_out
+
+  def build(self, input_shape):
+    self.depthwise.build(_shape(input_shape, stride=self.stride) if self.subsample
+                         else input_shape)
+    mid = _shape(input_shape, stride=self.stride)
+    self.pointwise.build(mid)
+    self.bn.build(_shape(mid, self.c_out))
+    self.built = True
+
+  def call(self, x, training=None):
+    x = tf.nn.relu(x)
+    if self.subsample:
+      x = x[:, ::self.stride, ::self.stride, :]
+    return self.bn(self.pointwise(self.depthwise(x)), training=training)
+
+
+class SepConv(keras.layers.Layer):
+  """Two DilConv(dilation 1) blocks; only the first is strided. DARTS's sep_conv."""
+
+  def __init__(self, c_out, kernel_size, stride=1, affine=True, **kwargs):
+    super().__init__(**kwargs)
+    self.block1 = DilConv(c_out, kernel_size, stride, 1, affine, name="block1")
+    self.block2 = DilConv(c_out, kernel_size, 1, 1, affine, name="block2")
+    self.c_out, self.stride = c_out, stride
+
+  def build(self, input_shape):
+    self.block1.build(input_shape)
+    self.block2.build(_shape(input_shape, self.c_out, self.stride))
+    self.built = True
+
+  def call(self, x, training=None):
+    return self.block2(self.block1(x, training=training), training=training)
+
+
+class FactorizedReduce(keras.layers.Layer):
+  """ReLU -> two 1x1 stride-2 convs (the second shifted by one pixel) -> concat -> BN."""
+
+  def __init__(self, c_out, affine=True, **kwargs):
+    super().__init__(**kwargs)
+    if c_out % 2:
+      raise ValueError(f"FactorizedReduce needs an even channel count, got {c_out}")
+    self.conv1 = keras.layers.Conv2D(c_out // 2, 1, strides=2, use_bias=False, name="conv1")
+    self.conv2 = keras.layers.Conv2D(c_out // 2, 1, strides=2, use_bias=False, name="conv2")
+    self.bn = batch_norm(affine, name="bn")
+    self.c_out = c_out
+
+  def build(self, input_shape):
+    self.conv1.build(input_shape)
+    self.conv2.build(input_shape)
+    self.bn.build(_shape(input_shape, self.c_out, 2))
+    self.built = True
+
+  def call(self, x, training=None):
+    x = tf.nn.relu(x)
+    shifted = tf.pad(x[:, 1:, 1:, :], [[0, 0], [0, 1], [0, 1], [0, 0]])
+    return self.bn(tf.concat([self.conv1(x), self.conv2(shifted)], axis=-1), training=training)
+
+
+class Pool(keras.layers.Layer):
+  """3x3 max or average pooling ('same'; average excludes padding), BN after it in the search."""
+
+  def __init__(self, kind, stride=1, bn=False, **kwargs):
+    super().__init__(**kwargs)
+    cls = keras.layers.MaxPooling2D if kind == "max" else keras.layers.AveragePooling2D
+    self.pool = cls(3, strides=stride, padding="same", name="pool")
+    self.bn = batch_norm(False, name="bn") if bn else None
+    self.stride = stride
+
+  def build(self, input_shape):
+    if self.bn is not None:
+      self.bn.build(_shape(input_shape, stride=self.stride))
+    self.built = True
+
+  def call(self, x, training=None):
+    x = self.pool(x)
+    return self.bn(x, training=training) if self.bn is not None else x
+
+
+class Identity(keras.layers.Layer):
+  def call(self, x, training=None):
+    return x
+
+
+class Zero(keras.layers.Layer):
+  """Outputs zeros of the (strided) input shape."""
+
+  def __init__(self, stride=1, **kwargs):
+    super().__init__(**kwargs)
+    self.stride = stride
+
+  def call(self, x, training=None):
+    return tf.zeros_like(x[:, ::self.stride, ::self.stride, :])
+
+
+def channel_shuffle(x, groups):
+  """ShuffleNet channel shuffle: [.., g * n] -> [.., n * g] interleaved."""
+  if groups == 1:
+    return x
+  shape = tf.shape(x)
+  channels = x.shape[-1]
+  x = tf.reshape(x, [shape[0], shape[1], shape[2], groups, channels // groups])
+  x = tf.transpose(x, [0, 1, 2, 4, 3])
+  return tf.reshape(x, [shape[0], shape[1], shape[2], channels])
+
+
+class GroupConv1x1(keras.layers.Layer):
+  """ReLU -> 1x1 conv with `groups` groups (split -> per-group Conv2D -> concat) -> BN -> shuffle."""
+
+  def __init__(self, c_out, groups=1, stride=1, affine=True, **kwargs):
+    super().__init__(**kwargs)
+    if c_out % groups:
+      raise ValueError(f"a 1x1 conv with {groups} groups needs output channels divisible by "
+                       f"{groups}, got {c_out}")
+    self.groups = groups
+    self.stride = stride
+    self.convs = [keras.layers.Conv2D(c_out // groups, 1, strides=stride, use_bias=False,
+                                      name=f"conv_g{g}") for g in range(groups)]
+    self.bn = batch_norm(affine, name="bn")
+
+  def build(self, input_shape):
+    if input_shape[-1] % self.groups:
+      raise ValueError(f"a 1x1 conv with {self.groups} groups needs input channels divisible by "
+                       f"{self.groups}, got {input_shape[-1]}")
+    for conv in self.convs:
+      conv.build(_shape(input_shape, input_shape[-1] // self.groups))
+    self.bn.build(_shape(input_shape, self.convs[0].filters * self.groups, self.stride))
+    self.built = True
+
+  def call(self, x, training=None):
+    x = tf.nn.relu(x)
+    if self.groups == 1:
+      y = self.convs[0](x)
+    else:
+      parts = tf.split(x, self.groups, axis=-1)
+      y = tf.concat([conv(part) for conv, part in zip(self.convs, parts)], axis=-1)
+    return channel_shuffle(self.bn(y, training=training), self.groups)
+
+
+@dataclasses.dataclass(frozen=True)
+class OpSpec:
+  """One candidate: how to build it and what it costs.
+
+  build(c_in, c_out, stride, affine) -> keras Layer
+  cost(c_in, c_out, h, w, stride, affine) -> costs.Cost (params, macs)
+  """
+
+  name: str
+  build: Callable[..., keras.layers.Layer]
+  cost: Callable[..., "costs.Cost"]
+
+
+def _skip(c_in, c_out, stride, affine):
+  return Identity() if stride == 1 else FactorizedReduce(c_out, affine)
+
+
+CELL_OPS: Dict[str, OpSpec] = {spec.name: spec for spec in [
+    OpSpec("none", lambda c_in, c_out, s, a: Zero(s), costs.zero_cost),
+    OpSpec("max_pool_3x3", lambda c_in, c_out, s, a: Pool("max", s, bn=not a), costs.pool_cost),
+    OpSpec("avg_pool_3x3", lambda c_in, c_out, s, a: Pool("avg", s, bn=not a), costs.pool_cost),
+    OpSpec("skip_connect", _skip, costs.skip_cost),
+    OpSpec("sep_conv_3x3", lambda c_in, c_out, s, a: SepConv(c_out, 3, s, a),
+           costs.sep_conv_cost(3)),
+    OpSpec("sep_conv_5x5", lambda c_in, c_out, s, a: SepConv(c_out, 5, s, a),
+           costs.sep_conv_cost(5)),
+    OpSpec("dil_conv_3x3", lambda c_in, c_out, s, a: DilConv(c_out, 3, s, 2, a),
+           costs.dil_conv_cost(3)),
+    OpSpec("dil_conv_5x5", lambda c_in, c_out, s, a: DilConv(c_out, 5, s, 2, a),
+           costs.dil_conv_cost(5)),
+]}
+
+CONNECTION_OPS: Dict[str, OpSpec] = {spec.name: spec for spec in [
+    OpSpec("dil_conv_3x3", lambda c_in, c_out, s, a: DilConv(c_out, 3, s, 2, a),
+           costs.dil_conv_cost(3)),
+    OpSpec("conv_1x1", lambda c_in, c_out, s, a: GroupConv1x1(c_out, 1, s, a),
+           costs.group_conv_cost(1)),
+    OpSpec("group_conv_1x1_g2", lambda c_in, c_out, s, a: GroupConv1x1(c_out, 2, s, a),
+           costs.group_conv_cost(2)),
+    OpSpec("group_conv_1x1_g4", lambda c_in, c_out, s, a: GroupConv1x1(c_out, 4, s, a),
+           costs.group_conv_cost(4)),
+]}
+
+# DARTS's order; θ columns follow it.
+PRIMITIVES = tuple(CELL_OPS)
+CONNECTION_PRIMITIVES = tuple(CONNECTION_OPS)
+
+
+def build_op(name, c_in, c_out, stride=1, affine=True, connection=False):
+  """Build the registered op `name` (a cell op, or a connection op with connection=True).
+
+  affine=True builds the op of a derived network; affine=False the search version (BN without
+  gamma/beta, and a BN after each pool, as in DARTS's search).
+  """
+  table = CONNECTION_OPS if connection else CELL_OPS
+  if name not in table:
+    kind = "connection op" if connection else "op"
+    raise KeyError(f"unknown {kind} {name!r}; known: {', '.join(table)}")
+  return table[name].build(c_in, c_out, stride, affine)

@@ -1,0 +1,182 @@
+"""SearchNetwork: the RC-DARTS supernet with θ per level and a first-order custom train_step.
+
+θ lives in two Keras variables kept out of the weight optimizer:
+  theta_cells       [G, 14, 8]: rows 0..levels-1 are the normal-cell levels (normal cells split
+                    evenly by depth), row `levels` is the reduce cells' θ;
+  theta_connection  [4]: the connection cell's θ (only with learn_connection).
+They are owned by a second optimizer (`arch_optimizer`, Adam). One train_step (traced once) does:
+  1. SGD with momentum on the weights w with a training batch (DARTS: L2 weight decay added to the
+     clipped gradient, as PyTorch's SGD does);
+  2. Adam on θ with a validation batch (first order; L2 weight decay on θ as DARTS's Adam).
+The dataset yields ((x_train, y_train), (x_val, y_val)). Metrics: loss, acc (weights batch),
+arch_loss, arch_acc (architecture batch, training-mode BN), phi_params, phi_macs (Φ at the step),
+feasible (1 when Φ is inside the bounds).
+"""
+
+from typing import Optional
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from rc_darts_tf import costs, ops
+from rc_darts_tf.search.mixed import SearchCell
+from rc_darts_tf.search.projection import Projection
+
+
+class SearchNetwork(keras.Model):
+
+  def __init__(self, num_classes=10, init_channels=16, layers=8, levels=3,
+               learn_connection=True, image_size=32, budget_plan: Optional[costs.NetworkPlan] = None,
+               bounds=None, weight_decay=3e-4, arch_weight_decay=1e-3, grad_clip=5.0,
+               projection_lr=3e-4, projection_iters=500, lambda_init=1.0, lambda_decay=0.95,
+               seed=None, **kwargs):
+    super().__init__(**kwargs)
+    self.plan = costs.network_plan(init_channels, layers, levels, "cifar", image_size,
+                                   num_classes)
+    self.levels = levels
+    self.learn_connection = learn_connection
+    self.weight_decay = weight_decay
+    self.arch_weight_decay = arch_weight_decay
+    self.grad_clip = grad_clip
+    # Φ is stated for the network the user deploys (default: this search network's geometry).
+    self.budget_plan = budget_plan or self.plan
+    self.cost_tables = costs.cost_tables(self.budget_plan, learn_connection)
+    self.cost_model = costs.CostModel(self.cost_tables)
+    c_stem = 3 * init_channels
+    self.stem_conv = keras.layers.Conv2D(c_stem, 3, padding="same", use_bias=False,
+                                         name="stem_conv")
+    self.stem_bn = ops.batch_norm(True, name="stem_bn")
+    self.cells = [SearchCell(plan, learn_connection, name=f"cell{plan.index}")
+                  for plan in self.plan.cells]
+    self.gap = keras.layers.GlobalAveragePooling2D(name="gap")
+    self.classifier = keras.layers.Dense(num_classes, name="classifier")
+    init = keras.initializers.RandomNormal(stddev=1e-3, seed=seed)
+    self.theta_cells = self.add_weight(shape=(self.plan.num_groups, costs.NUM_EDGES,
+                                              len(ops.PRIMITIVES)),
+                                       initializer=init, name="theta_cells")
+    self.theta_connection = self.add_weight(shape=(len(ops.CONNECTION_PRIMITIVES),),
+                                            initializer=init, name="theta_connection",
+                                            trainable=learn_connection)
+    self.projection = Projection(self.cost_model, bounds, lr=projection_lr,
+                                 max_iters=projection_iters, lambda_init=lambda_init,
+                                 lambda_decay=lambda_decay).bind(
+                                     self.theta_cells,
+                                     self.theta_connection if learn_connection else None)
+    self.trackers = {name: keras.metrics.Mean(name=name) for name in
+                     ("loss", "acc", "arch_loss", "arch_acc", "phi_params", "phi_macs",
+                      "feasible")}
+    self.arch_optimizer = None
+    self._grad_fn = None
+
+  # -- variables ------------------------------------------------------------------------------
+
+  @property
+  def arch_variables(self):
+    return [self.theta_cells] + ([self.theta_connection] if self.learn_connection else [])
+
+  @property
+  def weight_variables(self):
+    arch = {id(v) for v in (self.theta_cells, self.theta_connection)}
+    return [v for v in self.trainable_variables if id(v) not in arch]
+
+  def count_weight_params(self) -> int:
+    return int(sum(np.prod(v.shape) for v in self.weight_variables))
+
+  # -- forward --------------------------------------------------------------------------------
+
+  def build(self, input_shape=None):
+    """Create every variable from the plan's shapes (fast: no symbolic forward pass)."""
+    size = self.plan.image_size
+    shape = (None, size, size, 3)
+    self.stem_conv.build(shape)
+    self.stem_bn.build((None, size, size, self.stem_conv.filters))
+    for cell in self.cells:
+      cell.build_from_plan()
+    self.classifier.build((None, self.plan.cells[-1].out_channels))
+    self.built = True
+
+  def call(self, x, training=None):
+    probs = tf.nn.softmax(self.theta_cells, axis=-1)
+    conn = tf.nn.softmax(self.theta_connection) if self.learn_connection else None
+    s = self.stem_bn(self.stem_conv(x), training=training)
+    s0 = s1 = s
+    for cell in self.cells:
+      s0, s1 = s1, cell(s0, s1, probs[cell.plan.group], conn, training=training)
+    return self.classifier(self.gap(s1))
+
+  def phi(self):
+    """Φ per resource (params, MACs) at the current θ, float32 [2]."""
+    return self.cost_model.expected(self.theta_cells,
+                                    self.theta_connection if self.learn_connection else None)
+
+  # -- training -------------------------------------------------------------------------------
+
+  def compile(self, optimizer, arch_optimizer, **kwargs):
+    kwargs.setdefault("jit_compile", False)  # XLA compile of a supernet takes minutes on CPU
+    super().compile(optimizer=optimizer, **kwargs)
+    self.arch_optimizer = arch_optimizer
+
+  def build_optimizers(self):
+    """Build the model and both optimizers' slots eagerly, so the traced step creates nothing."""
+    if not self.built:
+      self.build()
+    self.optimizer.build(self.weight_variables)
+    self.arch_optimizer.build(self.arch_variables)
+
+  @property
+  def metrics(self):
+    return list(self.trackers.values())
+
+  def _loss_and_grads(self, x, y):
+    """Cross-entropy, logits and the gradients w.r.t. (w, θ) of one batch.
+
+    A tf.function of its own, called twice by train_step: the supernet's forward and backward
+    pass is traced once instead of twice (time to first step), and after TensorFlow inlines the
+    calls, the gradients a step does not use are pruned, so no compute is wasted.
+    """
+    with tf.GradientTape() as tape:
+      logits = self(x, training=True)
+      loss = tf.reduce_mean(
+          keras.losses.sparse_categorical_crossentropy(y, logits, from_logits=True))
+    w_vars, a_vars = self.weight_variables, self.arch_variables
+    grads = tape.gradient(loss, w_vars + a_vars)
+    return loss, logits, grads[:len(w_vars)], grads[len(w_vars):]
+
+  def train_step(self, data):
+    (x, y), (x_val, y_val) = data
+    if self._grad_fn is None:
+      self._grad_fn = tf.function(self._loss_and_grads, autograph=False)
+    w_vars = self.weight_variables
+    loss, logits, grads, _ = self._grad_fn(x, y)
+    if self.grad_clip:
+      grads, _ = tf.clip_by_global_norm(grads, self.grad_clip)
+    if self.weight_decay:
+      grads = [g + self.weight_decay * v for g, v in zip(grads, w_vars)]
+    self.optimizer.apply(grads, w_vars)
+
+    a_vars = self.arch_variables
+    arch_loss, val_logits, _, a_grads = self._grad_fn(x_val, y_val)
+    if self.arch_weight_decay:
+      a_grads = [g + self.arch_weight_decay * v for g, v in zip(a_grads, a_vars)]
+    self.arch_optimizer.apply(a_grads, a_vars)
+
+    phi = self.phi()
+    self.trackers["loss"].update_state(loss)
+    self.trackers["acc"].update_state(_accuracy(y, logits))
+    self.trackers["arch_loss"].update_state(arch_loss)
+    self.trackers["arch_acc"].update_state(_accuracy(y_val, val_logits))
+    self.trackers["phi_params"].update_state(phi[0])
+    self.trackers["phi_macs"].update_state(phi[1])
+    self.trackers["feasible"].update_state(tf.cast(self.projection.feasible(phi), tf.float32))
+    return {name: tracker.result() for name, tracker in self.trackers.items()}
+
+  def project(self):
+    """Phase II: move θ to the nearest feasible point (see projection.py). Returns
+    (iterations, Φ after, feasible after) as tensors."""
+    return self.projection()
+
+
+def _accuracy(labels, logits):
+  predicted = tf.argmax(logits, axis=-1, output_type=tf.int32)
+  return tf.reduce_mean(tf.cast(tf.equal(predicted, tf.cast(labels, tf.int32)), tf.float32))

@@ -1,0 +1,202 @@
+"""rc-darts-search: resource-constrained differentiable architecture search (RC-DARTS).
+
+  rc-darts-search --dataset=imagefolder:../shared/data/cifar10-jpeg \
+      --budget_params=1.8e5:2.0e5 --budget_macs=2.8e7:3.3e7 --output_dir=runs/search
+
+Phase I alternates an SGD step on the weights (training half) and an Adam step on θ (validation
+half); every --projection_interval steps after the warm start, phase II projects θ back inside the
+budget. --constraints=none runs plain first-order DARTS. Writes into --output_dir:
+  flags.txt                    the flags of the run (reusable with --flagfile)
+  genotype_epoch_NNN.json      the genotype derived after every epoch
+  genotype.json                the final genotype, with budget, Φ and exact cost
+  search_history.npz           Φ per step, θ-softmax per epoch, projections (for plots)
+  tensorboard/                 losses, accuracies, Φ vs bounds, λ, projection iterations,
+                               θ-softmax histograms
+"""
+
+from rc_darts_tf import cli  # first: quiets TensorFlow before it is imported
+
+import json  # noqa: E402
+import os  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+
+from absl import flags as absl_flags  # noqa: E402
+
+from flags.budget import define_budget_flags  # noqa: E402
+from flags.data import define_data_flags  # noqa: E402
+from flags.distribution import define_distribution_flags  # noqa: E402
+from flags.output import define_output_flags  # noqa: E402
+from flags.search import define_search_flags  # noqa: E402
+from flags.train import define_train_flags  # noqa: E402
+
+define_data_flags()
+define_train_flags()            # DARTS's search recipe: batch 64, lr 0.025 cosine, 50 epochs, C=16
+define_search_flags()
+define_budget_flags()
+define_distribution_flags()
+define_output_flags(output_dir="runs/search")
+FLAGS = absl_flags.FLAGS
+
+RUN_MARKERS = ("flags.txt", "genotype.json")
+SETTINGS = ("dataset", "batch_size", "seed", "learning_rate", "learning_rate_min", "momentum",
+            "weight_decay", "epochs", "init_channels", "layers", "grad_clip", "train_portion",
+            "arch_learning_rate", "arch_weight_decay", "levels", "learn_connection",
+            "projection_interval", "projection_iters", "projection_lr", "lambda_init",
+            "lambda_decay", "warmup_steps", "constraints", "budget_params", "budget_macs",
+            "budget_layers", "budget_channels", "budget_stem", "image_size")
+
+
+def budget_bounds():
+  """{resource: Bounds or None} from the flags (validated by the flag validators already)."""
+  from rc_darts_tf.budget import parse_bounds
+  from rc_darts_tf.errors import BudgetError
+  if FLAGS.constraints == "none":
+    return {"params": None, "macs": None}
+  bounds = {"params": parse_bounds(FLAGS.budget_params, "budget_params")
+            if FLAGS.budget_params else None,
+            "macs": parse_bounds(FLAGS.budget_macs, "budget_macs") if FLAGS.budget_macs else None}
+  if all(b is None for b in bounds.values()):
+    raise BudgetError("--constraints=rc needs a budget: --budget_params=LOW:HIGH and/or "
+                      "--budget_macs=LOW:HIGH (e.g. 1.8e5:2.0e5), or --constraints=none for "
+                      "plain DARTS")
+  return bounds
+
+
+def budget_plan(num_classes, image_size):
+  """The network the budget is stated for: the search network, or --budget_layers/channels."""
+  from rc_darts_tf import costs
+  layers = FLAGS.budget_layers or FLAGS.layers
+  channels = FLAGS.budget_channels or FLAGS.init_channels
+  stem = FLAGS.budget_stem
+  size = image_size if stem == "cifar" else 224
+  try:
+    return costs.network_plan(channels, layers, FLAGS.levels, stem, size, num_classes)
+  except ValueError as error:
+    from rc_darts_tf.errors import BudgetError
+    raise BudgetError(f"budget network: {error}") from None
+
+
+def check_achievable(tables, bounds):
+  """Refuse bounds no architecture can meet, naming the achievable range of Φ."""
+  from rc_darts_tf import costs
+  from rc_darts_tf.errors import BudgetError
+  ranges = costs.achievable_range(tables)
+  for k, resource in enumerate(costs.RESOURCES):
+    b = bounds.get(resource)
+    if b is None:
+      continue
+    low, high = ranges[k]
+    if (b.low is not None and b.low > high) or (b.high is not None and b.high < low):
+      plan = tables.plan
+      raise BudgetError(
+          f"--budget_{resource}={b} cannot be met: the expected {resource} of this search space "
+          f"lie in [{low:,.0f}, {high:,.0f}] (budget network: {plan.layers} cells, C="
+          f"{plan.init_channels}, {plan.stem} stem, {plan.levels} levels, connection "
+          f"{'learned' if tables.learn_connection else 'fixed'})")
+
+
+def main(argv):
+  if len(argv) > 1:
+    cli.fail("rc-darts-search", f"unexpected arguments {' '.join(argv[1:])!r}: all options are "
+             "flags")
+  if FLAGS.strategy != "default":
+    cli.fail("rc-darts-search", f"flag --strategy={FLAGS.strategy}: only 'default' (one device) "
+             "is implemented in this version")
+  from rc_darts_tf import io_utils
+  out = io_utils.prepare_output_dir(FLAGS.output_dir, RUN_MARKERS, FLAGS.overwrite)
+  bounds = budget_bounds()
+
+  import keras
+  import tensorflow as tf
+  from rc_darts_tf import costs, data
+  from rc_darts_tf.genotype import save as save_genotype
+  from rc_darts_tf.search import callbacks as cb
+  from rc_darts_tf.search.supernet import SearchNetwork
+
+  started = time.perf_counter()
+  keras.utils.set_random_seed(FLAGS.seed)
+  source = data.load_source(FLAGS.dataset, data_dir=FLAGS.data_dir, manual_dir=FLAGS.manual_dir,
+                            download=FLAGS.download, image_size=FLAGS.image_size)
+  plan = budget_plan(source.num_classes, source.image_size)
+  tables = costs.cost_tables(plan, FLAGS.learn_connection)
+  check_achievable(tables, bounds)
+  split = data.search_split(source, FLAGS.batch_size, FLAGS.train_portion, FLAGS.seed)
+  steps = split.steps_per_epoch
+  warmup = FLAGS.warmup_steps or steps
+
+  model = SearchNetwork(
+      num_classes=source.num_classes, init_channels=FLAGS.init_channels, layers=FLAGS.layers,
+      levels=FLAGS.levels, learn_connection=FLAGS.learn_connection,
+      image_size=source.image_size, budget_plan=plan, bounds=bounds,
+      weight_decay=FLAGS.weight_decay, arch_weight_decay=FLAGS.arch_weight_decay,
+      grad_clip=FLAGS.grad_clip, projection_lr=FLAGS.projection_lr,
+      projection_iters=FLAGS.projection_iters, lambda_init=FLAGS.lambda_init,
+      lambda_decay=FLAGS.lambda_decay, seed=FLAGS.seed)
+  schedule = keras.optimizers.schedules.CosineDecay(
+      FLAGS.learning_rate, decay_steps=max(1, FLAGS.epochs * steps),
+      alpha=FLAGS.learning_rate_min / FLAGS.learning_rate)
+  model.compile(keras.optimizers.SGD(schedule, momentum=FLAGS.momentum),
+                keras.optimizers.Adam(FLAGS.arch_learning_rate, beta_1=0.5, beta_2=0.999))
+  model.build_optimizers()
+
+  settings = {name: FLAGS[name].value for name in SETTINGS}
+  io_utils.atomic_write_text(os.path.join(out, "flags.txt"), FLAGS.flags_into_string())
+  phi0 = model.phi().numpy()
+  print(f"search: {source.name}, {split.num_train} + {split.num_val} images, {steps} steps/epoch x "
+        f"{FLAGS.epochs} epochs, {FLAGS.layers} cells, C={FLAGS.init_channels}, "
+        f"{FLAGS.levels} level(s), connection {'learned' if FLAGS.learn_connection else 'fixed'}, "
+        f"{model.count_weight_params():,} weights")
+  for k, resource in enumerate(costs.RESOURCES):
+    b = bounds.get(resource)
+    print(f"  Φ_{resource} at start {costs.fmt_count(phi0[k])}"
+          + (f", budget {b}" if b is not None else ", unconstrained"))
+  if any(b is not None for b in bounds.values()):
+    print(f"  projection every {FLAGS.projection_interval} steps after a warm start of {warmup} "
+          f"steps, at most {FLAGS.projection_iters} iterations, λ {FLAGS.lambda_init} x "
+          f"{FLAGS.lambda_decay} per projection")
+  print(f"  output: {out}")
+  sys.stdout.flush()
+
+  writer = tf.summary.create_file_writer(os.path.join(out, "tensorboard", "search"))
+  monitor = cb.SearchMonitor(out, plan, bounds, settings, writer,
+                             every_n_steps=min(FLAGS.report_freq, max(1, steps)))
+  projection = cb.ProjectionSchedule(FLAGS.projection_interval, warmup, writer, verbose=True)
+  callbacks = [projection, monitor,
+               keras.callbacks.TensorBoard(os.path.join(out, "tensorboard"), update_freq="epoch")]
+  # repeat(): fit draws steps_per_epoch batches per epoch from one iterator; each pass over the
+  # halves reshuffles and re-augments.
+  model.fit(split.pairs().repeat(), epochs=FLAGS.epochs, steps_per_epoch=steps,
+            callbacks=callbacks, shuffle=False, verbose=1 if sys.stdout.isatty() else 2)
+
+  genotype = monitor.current_genotype()
+  genotype.meta["epoch"] = FLAGS.epochs
+  genotype.meta["search_seconds"] = round(time.perf_counter() - started, 1)
+  genotype.meta["projections"] = projection.history
+  monitor.save_histories(os.path.join(out, "search_history.npz"))
+  io_utils.atomic_write_text(os.path.join(out, "projections.json"),
+                             json.dumps(projection.history, indent=2))
+  save_genotype(genotype, os.path.join(out, "genotype.json"))
+
+  exact = genotype.meta["exact_cost"]
+  print("\nderived genotype:")
+  print(genotype)
+  print(genotype.to_darts_string())
+  for resource in costs.RESOURCES:
+    b = bounds.get(resource)
+    verdict = ("" if b is None else
+               (" inside budget " if b.contains(exact[resource]) else " OUTSIDE budget ") + str(b))
+    print(f"  {resource}: Φ {costs.fmt_count(genotype.meta['phi'][resource])}, exact "
+          f"{exact[resource]:,}{verdict}")
+  for warning in genotype.meta["warnings"]:
+    print(f"  warning: {warning}")
+  print(f"  search time {genotype.meta['search_seconds']:.0f} s; wrote {out}/genotype.json")
+  return 0
+
+
+def run():
+  cli.run(main)
+
+
+if __name__ == "__main__":
+  run()
