@@ -24,21 +24,23 @@ def atomic_write_text(path: str, text: str) -> None:
 
 
 def prepare_output_dir(path: str, markers, overwrite: bool) -> str:
-  """Create `path` if needed and check it is writable. When it already holds one of `markers`
-  (files an earlier run wrote) and `overwrite` is False, refuse with a one-line error: a new run
-  never silently replaces an earlier one. Nothing is written when refusing."""
+  """Check, without writing anything, that `path` can receive a new run; returns it absolute.
+
+  Refuses with a one-line error when it already holds one of `markers` (files an earlier run
+  wrote) and `overwrite` is False (a new run never silently replaces an earlier one), when it is a
+  file, or when it (or, if it does not exist yet, its nearest existing parent) is not writable.
+  The caller creates the directory once every other check has passed.
+  """
   path = os.path.abspath(path)
+  if os.path.exists(path) and not os.path.isdir(path):
+    raise RcDartsError(f"--output_dir={path} exists and is not a directory")
   existing = [m for m in markers if os.path.exists(os.path.join(path, m))]
   if existing and not overwrite:
     raise RcDartsError(f"--output_dir={path} already holds a run ({', '.join(existing)}): choose "
                        "another directory, or pass --overwrite to replace it")
-  if os.path.exists(path) and not os.path.isdir(path):
-    raise RcDartsError(f"--output_dir={path} exists and is not a directory")
-  try:
-    os.makedirs(path, exist_ok=True)
-    fd, probe = tempfile.mkstemp(dir=path, prefix=".write-test.")
-    os.close(fd)
-    os.unlink(probe)
-  except OSError as error:
-    raise RcDartsError(f"--output_dir={path} is not writable ({error.strerror})") from None
+  probe = path
+  while not os.path.exists(probe):
+    probe = os.path.dirname(probe)
+  if not os.path.isdir(probe) or not os.access(probe, os.W_OK | os.X_OK):
+    raise RcDartsError(f"--output_dir={path} is not writable ({probe} does not accept new files)")
   return path

@@ -141,6 +141,7 @@ def main(argv):
   model.build_optimizers()
 
   settings = {name: FLAGS[name].value for name in SETTINGS}
+  os.makedirs(out, exist_ok=True)   # every check has passed: now the run may write
   io_utils.atomic_write_text(os.path.join(out, "flags.txt"), FLAGS.flags_into_string())
   phi0 = model.phi().numpy()
   print(f"search: {source.name}, {split.num_train} + {split.num_val} images, {steps} steps/epoch x "

@@ -271,7 +271,7 @@ def test_search_main_refuses_bounds_outside_the_achievable_range(tmp_path, tiny_
   lines = error_lines(result.stderr)
   assert len(lines) == 1 and "--budget_params=10:20 cannot be met" in lines[0], lines
   assert "lie in [" in lines[0]
-  assert not (out / "genotype.json").exists()
+  assert not out.exists()  # nothing written before every check has passed
 
 
 @pytest.mark.parametrize("args, fragment", [
@@ -286,6 +286,17 @@ def test_search_main_bad_budgets_exit_2(tmp_path, args, fragment):
   assert result.returncode == 2
   lines = error_lines(result.stderr)
   assert len(lines) == 1 and fragment in lines[0], lines
+
+
+def test_search_main_refuses_an_output_dir_that_is_a_file(tmp_path):
+  target = tmp_path / "file"
+  target.write_text("x")
+  result = run_entry("rc_darts_tf.search_main", "--dataset=sample", f"--output_dir={target}",
+                     "--constraints=none")
+  assert result.returncode == 2
+  lines = error_lines(result.stderr)
+  assert len(lines) == 1 and "is not a directory" in lines[0], lines
+  assert target.read_text() == "x"
 
 
 def test_search_main_does_not_replace_an_earlier_run(tmp_path):
@@ -303,3 +314,21 @@ def test_level_split_by_depth():
   assert costs.level_of_normal_cells(8, 3) == {0: 0, 1: 0, 3: 1, 4: 1, 6: 2, 7: 2}
   assert set(costs.level_of_normal_cells(8, 1).values()) == {0}
   assert list(itertools.chain(costs.reduction_indices(8))) == [2, 5]
+
+
+def test_budget_can_be_stated_for_the_deployed_network():
+  """--budget_layers/--budget_channels: Φ is computed with the target network's cost tables."""
+  target = costs.network_plan(36, 20, 3)
+  search = SearchNetwork(levels=3, learn_connection=True, init_channels=8, layers=5,
+                         image_size=32, budget_plan=target, seed=0)
+  own = SearchNetwork(levels=3, learn_connection=True, init_channels=8, layers=5,
+                      image_size=32, seed=0)
+  phi_target, phi_own = search.phi().numpy(), own.phi().numpy()
+  assert phi_target[0] > 20 * phi_own[0]
+  expected = costs.expected_cost_numpy(costs.cost_tables(target, True),
+                                       search.theta_cells.numpy(),
+                                       search.theta_connection.numpy())
+  np.testing.assert_allclose(phi_target, expected, rtol=1e-5)
+  # ImageNet stem geometry: 224 input, 28x28 at the first cell
+  imagenet = costs.network_plan(48, 14, 1, stem="imagenet", image_size=224, num_classes=1000)
+  assert imagenet.cells[0].size == 28 and imagenet.cells[0].reduction_prev
