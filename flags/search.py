@@ -42,6 +42,11 @@ def define_search_flags(flag_values=absl_flags.FLAGS, *, arch_learning_rate=3e-4
   absl_flags.DEFINE_float("lambda_decay", lambda_decay,
                           "λ is multiplied by this after every projection (exponential decay).",
                           lower_bound=0.0, upper_bound=1.0, flag_values=flag_values)
+  absl_flags.DEFINE_enum(
+      "derive", "budget", ["budget", "eq1"],
+      "eq1: the paper's derivation (top-2 edges, argmax op). budget: the same, then, if its exact "
+      "cost is outside the budget, the fewest op changes (by θ's preference) that bring it "
+      "inside; both genotypes and costs are recorded.", flag_values=flag_values)
   absl_flags.DEFINE_integer(
       "warmup_steps", warmup_steps,
       "Length of the first phase I (warm start) in steps; 0 = one epoch.", lower_bound=0,

@@ -9,6 +9,7 @@ budget. --constraints=none runs plain first-order DARTS. Writes into --output_di
   flags.txt                    the flags of the run (reusable with --flagfile)
   genotype_epoch_NNN.json      the genotype derived after every epoch
   genotype.json                the final genotype, with budget, Φ and exact cost
+  theta.npz                    the final θ (theta_cells, theta_connection)
   search_history.npz           Φ per step, θ-softmax per epoch, projections (for plots)
   tensorboard/                 losses, accuracies, Φ vs bounds, λ, projection iterations,
                                θ-softmax histograms
@@ -43,7 +44,7 @@ SETTINGS = ("dataset", "batch_size", "seed", "learning_rate", "learning_rate_min
             "weight_decay", "epochs", "init_channels", "layers", "grad_clip", "train_portion",
             "arch_learning_rate", "arch_weight_decay", "levels", "learn_connection",
             "projection_interval", "projection_iters", "projection_lr", "lambda_init",
-            "lambda_decay", "warmup_steps", "constraints", "budget_params", "budget_macs",
+            "lambda_decay", "warmup_steps", "derive", "constraints", "budget_params", "budget_macs",
             "budget_layers", "budget_channels", "budget_stem", "image_size")
 
 
@@ -108,6 +109,7 @@ def main(argv):
   bounds = budget_bounds()
 
   import keras
+  import numpy as np
   import tensorflow as tf
   from rc_darts_tf import costs, data
   from rc_darts_tf.genotype import save as save_genotype
@@ -161,7 +163,8 @@ def main(argv):
 
   writer = tf.summary.create_file_writer(os.path.join(out, "tensorboard", "search"))
   monitor = cb.SearchMonitor(out, plan, bounds, settings, writer,
-                             every_n_steps=min(FLAGS.report_freq, max(1, steps)))
+                             every_n_steps=min(FLAGS.report_freq, max(1, steps)),
+                             fit_budget=FLAGS.derive == "budget")
   projection = cb.ProjectionSchedule(FLAGS.projection_interval, warmup, writer, verbose=True)
   callbacks = [projection, monitor,
                keras.callbacks.TensorBoard(os.path.join(out, "tensorboard"), update_freq="epoch")]
@@ -178,6 +181,10 @@ def main(argv):
   io_utils.atomic_write_text(os.path.join(out, "projections.json"),
                              json.dumps(projection.history, indent=2))
   save_genotype(genotype, os.path.join(out, "genotype.json"))
+  theta_path = os.path.join(out, "theta.npz")
+  np.savez(theta_path + ".tmp.npz", theta_cells=model.theta_cells.numpy(),
+           theta_connection=model.theta_connection.numpy())
+  os.replace(theta_path + ".tmp.npz", theta_path)
 
   exact = genotype.meta["exact_cost"]
   print("\nderived genotype:")
@@ -189,6 +196,13 @@ def main(argv):
                (" inside budget " if b.contains(exact[resource]) else " OUTSIDE budget ") + str(b))
     print(f"  {resource}: Φ {costs.fmt_count(genotype.meta['phi'][resource])}, exact "
           f"{exact[resource]:,}{verdict}")
+  if genotype.meta.get("budget_changes"):
+    eq1 = genotype.meta["eq1"]["exact_cost"]
+    print(f"  Eq. 1's genotype costs {eq1['params']:,} params / {eq1['macs']:,} MACs, outside "
+          f"the budget; {len(genotype.meta['budget_changes'])} op change(s) brought it inside "
+          "(--derive=eq1 keeps Eq. 1's genotype):")
+    for change in genotype.meta["budget_changes"]:
+      print(f"    {change}")
   for warning in genotype.meta["warnings"]:
     print(f"  warning: {warning}")
   print(f"  search time {genotype.meta['search_seconds']:.0f} s; wrote {out}/genotype.json")

@@ -332,3 +332,28 @@ def test_budget_can_be_stated_for_the_deployed_network():
   # ImageNet stem geometry: 224 input, 28x28 at the first cell
   imagenet = costs.network_plan(48, 14, 1, stem="imagenet", image_size=224, num_classes=1000)
   assert imagenet.cells[0].size == 28 and imagenet.cells[0].reduction_prev
+
+
+def test_fit_to_budget_moves_an_out_of_budget_genotype_inside():
+  """Flat θ whose argmax picks free ops everywhere: the repair reaches the budget with few,
+  θ-preferred changes; a genotype already inside is left alone."""
+  plan = costs.network_plan(8, 5, 3, "cifar", 16, 10)
+  tables = costs.cost_tables(plan, True)
+  rng = np.random.default_rng(0)
+  theta = rng.normal(0, 0.01, (4, 14, 8))
+  free = [ops.PRIMITIVES.index(o) for o in ("max_pool_3x3", "avg_pool_3x3", "skip_connect")]
+  theta[..., free] += 0.1                        # Eq. 1 picks a free op on every edge
+  conn = np.array([0.0, 0.1, 0.0, 0.0])
+  eq1 = derive.derive(theta, conn, 3)
+  eq1_cost = costs.genotype_cost(plan, eq1.normal, eq1.reduce, eq1.connection)
+  bounds = {"params": Bounds(2.5 * eq1_cost.params, 3.0 * eq1_cost.params), "macs": None}
+  repaired, changes = derive.fit_to_budget(eq1, theta, conn, tables, bounds)
+  cost = costs.genotype_cost(plan, repaired.normal, repaired.reduce, repaired.connection)
+  assert bounds["params"].contains(cost.params), (eq1_cost, cost)
+  assert 0 < len(changes) < 40
+  # edges (inputs) are kept; only ops change
+  for before, after in zip(eq1.normal + [eq1.reduce], repaired.normal + [repaired.reduce]):
+    assert [i for _, i in before] == [i for _, i in after]
+  repaired.validate()
+  again, none = derive.fit_to_budget(repaired, theta, conn, tables, bounds)
+  assert none == [] and again.normal == repaired.normal

@@ -68,8 +68,9 @@ class SearchMonitor(keras.callbacks.Callback):
   and the genotype derived from θ, written atomically to genotype_epoch_NNN.json."""
 
   def __init__(self, output_dir: str, plan: costs.NetworkPlan, bounds: Dict[str, Optional[Bounds]],
-               settings: dict, writer=None, every_n_steps: int = 10):
+               settings: dict, writer=None, every_n_steps: int = 10, fit_budget: bool = True):
     super().__init__()
+    self.fit_budget = fit_budget
     self.output_dir = output_dir
     self.plan = plan
     self.bounds = bounds
@@ -105,8 +106,19 @@ class SearchMonitor(keras.callbacks.Callback):
     conn = model.theta_connection.numpy() if model.learn_connection else None
     genotype = derive.derive(theta, conn, model.levels)
     phi = model.phi().numpy()
-    return derive.describe(genotype, self.plan, self.bounds,
-                           {r: phi[k] for k, r in enumerate(costs.RESOURCES)}, self.settings)
+    phi = {r: phi[k] for k, r in enumerate(costs.RESOURCES)}
+    eq1 = derive.describe(genotype, self.plan, self.bounds, phi, self.settings)
+    if not self.fit_budget or eq1.meta["within_budget"] in (None, True):
+      eq1.meta["derivation"] = "eq1"
+      return eq1
+    repaired, changes = derive.fit_to_budget(eq1, theta, conn, model.cost_tables, self.bounds)
+    repaired = derive.describe(repaired, self.plan, self.bounds, phi, self.settings)
+    repaired.meta["derivation"] = "eq1+fit_to_budget"
+    repaired.meta["budget_changes"] = changes
+    repaired.meta["eq1"] = {"genotype": {k: v for k, v in eq1.to_json_dict().items()
+                                         if k != "meta"},
+                            "exact_cost": eq1.meta["exact_cost"]}
+    return repaired
 
   def on_epoch_end(self, epoch, logs=None):
     model = self.model
