@@ -19,8 +19,8 @@ def _bounds_validator(what):
   return _validate
 
 
-def define_budget_flags(flag_values=absl_flags.FLAGS, *, budget_params=None, budget_macs=None,
-                        constraints="rc"):
+def define_bound_flags(flag_values=absl_flags.FLAGS, *, budget_params=None, budget_macs=None):
+  """--budget_params and --budget_macs alone (the tuner's hard budget)."""
   if already_defined(flag_values, "budget_params"):
     return
   absl_flags.DEFINE_string(
@@ -36,6 +36,13 @@ def define_budget_flags(flag_values=absl_flags.FLAGS, *, budget_params=None, bud
       "and Dense).", flag_values=flag_values)
   absl_flags.register_validator("budget_macs", _bounds_validator("budget_macs"),
                                 flag_values=flag_values)
+
+
+def define_budget_flags(flag_values=absl_flags.FLAGS, *, budget_params=None, budget_macs=None,
+                        constraints="rc"):
+  define_bound_flags(flag_values, budget_params=budget_params, budget_macs=budget_macs)
+  if already_defined(flag_values, "constraints"):
+    return
   absl_flags.DEFINE_enum(
       "constraints", constraints, ["rc", "none"],
       "rc: RC-DARTS with the budget constraints; none: plain first-order DARTS (baselines).",

@@ -329,6 +329,26 @@ def search_subsets(source: Source, train_portion: float = 0.5, seed: int = 2
           _subset(source.train_encoded(), in_w, keep=False), in_w)
 
 
+def holdout_split(source: Source, batch_size: int, train_portion: float = 0.5, seed: int = 2,
+                  cutout_length: int = 0, cache: Optional[bool] = None) -> RetrainData:
+  """The training split cut in two (the search's halves, `search_subsets`): an augmented part to
+  train on and a held-out part evaluated without augmentation (`test` here), for model selection
+  that never looks at the test split (the tuner)."""
+  train, val, in_w = search_subsets(source, train_portion, seed)
+  num_w = int(in_w.sum())
+  num_v = in_w.size - num_w
+  if min(num_w, num_v) < batch_size:
+    raise DatasetError(
+        f"dataset {source.name}: {in_w.size} training images split {num_w}/{num_v} "
+        f"(train_portion={train_portion}) give less than one batch of {batch_size}; lower "
+        "--batch_size or use more data")
+  return RetrainData(
+      train=_train_pipeline(train, source, num_w, batch_size, seed=seed,
+                            cutout_length=cutout_length, cache=cache),
+      test=eval_pipeline(val, source, num_v, batch_size, cache=cache),
+      num_train=num_w, num_test=num_v, batch_size=batch_size)
+
+
 def retrain_split(source: Source, batch_size: int, seed: int = 2, cutout_length: int = 0,
                   eval_batch_size: Optional[int] = None, cache: Optional[bool] = None
                   ) -> RetrainData:

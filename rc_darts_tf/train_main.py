@@ -1,0 +1,225 @@
+"""rc-darts-train: retrain a derived network from scratch with DARTS's evaluation recipe.
+
+  rc-darts-train --genotype=runs/search/genotype.json --dataset=imagefolder:../shared/data/cifar10-jpeg
+  rc-darts-train --genotype=DARTS_V2 --preset=cifar10 --dataset=cifar10       # the paper's run
+  rc-darts-train --genotype=DARTS_V2 --preset=imagenet --dataset=imagenet2012 --manual_dir=...
+
+--preset sets the recipe (cifar10, the default, or imagenet); any flag given on the command line
+wins over the preset. Writes into --output_dir:
+  flags.txt, settings.json   the effective flags / the settings a resume must match
+  checkpoints/               tf.train checkpoints at every epoch end (weights, optimizer state,
+                             epoch, best accuracy): re-running the same command resumes
+  history.json               per-epoch train/test loss and accuracy, learning rate, seconds
+  best.keras                 the network with the best test accuracy so far (logits only)
+  model.keras, saved_model/  the final network (logits only) for the exporters
+  model_info.json            genotype, geometry, exact params/MACs, final and best accuracy
+  tensorboard/               the same scalars per epoch
+"""
+
+from rc_darts_tf import cli  # first: quiets TensorFlow before it is imported
+
+import json  # noqa: E402
+import os  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+
+from absl import flags as absl_flags  # noqa: E402
+
+from flags.data import define_data_flags  # noqa: E402
+from flags.distribution import define_distribution_flags  # noqa: E402
+from flags.output import define_output_flags  # noqa: E402
+from flags.retrain import PRESETS, apply_preset, define_retrain_flags  # noqa: E402
+from flags.train import define_train_flags  # noqa: E402
+
+_CIFAR = PRESETS["cifar10"]
+define_data_flags(cutout=_CIFAR["cutout"], cutout_length=_CIFAR["cutout_length"])
+define_train_flags(**{k: _CIFAR[k] for k in (
+    "batch_size", "learning_rate", "learning_rate_min", "momentum", "weight_decay", "epochs",
+    "init_channels", "layers", "drop_path_prob", "auxiliary", "auxiliary_weight", "grad_clip")})
+define_retrain_flags()
+define_distribution_flags()
+define_output_flags(output_dir="runs/train")
+FLAGS = absl_flags.FLAGS
+
+SETTINGS = ("dataset", "image_size", "batch_size", "seed", "learning_rate", "learning_rate_min",
+            "momentum", "weight_decay", "epochs", "init_channels", "layers", "drop_path_prob",
+            "auxiliary", "auxiliary_weight", "grad_clip", "cutout", "cutout_length", "stem",
+            "lr_schedule", "lr_decay_rate", "label_smoothing", "max_steps_per_epoch")
+FINISHED = "model_info.json"
+
+
+def settings_of(genotype) -> dict:
+  settings = {name: FLAGS[name].value for name in SETTINGS}
+  settings["genotype"] = genotype.to_json_dict()
+  settings["genotype"].pop("meta", None)
+  return settings
+
+
+def check_output_dir(out: str, settings: dict) -> bool:
+  """True when `out` holds an unfinished run with the same settings (resume). Refuses a finished
+  run or different settings unless --overwrite; never writes."""
+  from rc_darts_tf import io_utils
+  from rc_darts_tf.errors import RcDartsError
+  out = io_utils.prepare_output_dir(out, (), True)
+  previous_path = os.path.join(out, "settings.json")
+  if FLAGS.overwrite or not os.path.exists(previous_path):
+    if not FLAGS.overwrite and os.path.exists(os.path.join(out, FINISHED)):
+      raise RcDartsError(f"--output_dir={out} already holds a finished training run: choose "
+                         "another directory, or pass --overwrite to replace it")
+    return False
+  try:
+    with open(previous_path) as f:
+      previous = json.load(f)
+  except (OSError, ValueError) as error:
+    raise RcDartsError(f"--output_dir={out}: settings.json of the earlier run is unreadable "
+                       f"({error}); pass --overwrite to start over") from None
+  for key in sorted(set(settings) | set(previous)):
+    if previous.get(key) != settings.get(key):
+      shown = "the genotype" if key == "genotype" else (
+          f"--{key}={settings.get(key)} (the earlier run used {previous.get(key)})")
+      raise RcDartsError(f"--output_dir={out} holds a run with different settings: {shown}; "
+                         "use the same flags to resume, another --output_dir, or --overwrite")
+  if os.path.exists(os.path.join(out, FINISHED)):
+    raise RcDartsError(f"--output_dir={out} already holds a finished training run with these "
+                       "settings (model_info.json): nothing to do; pass --overwrite to retrain")
+  return True
+
+
+def make_strategy():
+  import tensorflow as tf
+  if FLAGS.strategy == "default":
+    return tf.distribute.get_strategy()
+  if FLAGS.strategy == "mirrored":
+    return tf.distribute.MirroredStrategy()
+  cli.fail("rc-darts-train", f"flag --strategy={FLAGS.strategy}: training supports default and "
+           "mirrored in this version")
+
+
+def main(argv):
+  if len(argv) > 1:
+    cli.fail("rc-darts-train", f"unexpected arguments {' '.join(argv[1:])!r}: all options are "
+             "flags")
+  preset_set = apply_preset()
+  from rc_darts_tf import genotype as genotype_lib
+  genotype = genotype_lib.resolve(FLAGS.genotype)
+  settings = settings_of(genotype)
+  resume = check_output_dir(FLAGS.output_dir, settings)
+  out = os.path.abspath(FLAGS.output_dir)
+  strategy = make_strategy()
+
+  import keras
+  import tensorflow as tf
+  from rc_darts_tf import costs, data, io_utils, network, training
+
+  started = time.perf_counter()
+  source = data.load_source(FLAGS.dataset, data_dir=FLAGS.data_dir, manual_dir=FLAGS.manual_dir,
+                            download=FLAGS.download, image_size=FLAGS.image_size)
+  plan = network.plan_for(genotype, FLAGS.init_channels, FLAGS.layers, FLAGS.stem,
+                          source.image_size, source.num_classes)
+  exact = costs.genotype_cost(plan, genotype.normal, genotype.reduce, genotype.connection)
+  keras.utils.set_random_seed(FLAGS.seed)
+  with strategy.scope():
+    net = network.build_network(genotype, FLAGS.init_channels, FLAGS.layers, FLAGS.stem,
+                                source.image_size, source.num_classes, FLAGS.auxiliary,
+                                seed=FLAGS.seed)
+    data_split = data.retrain_split(source, FLAGS.batch_size, FLAGS.seed,
+                                    FLAGS.cutout_length if FLAGS.cutout else 0)
+    steps = data_split.steps_per_epoch
+    if FLAGS.max_steps_per_epoch:
+      steps = min(steps, FLAGS.max_steps_per_epoch)
+    schedule = training.learning_rate_schedule(
+        FLAGS.lr_schedule, FLAGS.learning_rate, steps, FLAGS.epochs, FLAGS.learning_rate_min,
+        FLAGS.lr_decay_rate)
+    optimizer = keras.optimizers.SGD(schedule, momentum=FLAGS.momentum)
+    trainer = training.Trainer(net, source.num_classes, FLAGS.auxiliary_weight,
+                               FLAGS.weight_decay, FLAGS.label_smoothing, FLAGS.grad_clip)
+    trainer.compile(optimizer=optimizer)
+    optimizer.build(net.trainable_variables)
+  checkpoint = training.TrainCheckpoint(os.path.join(out, "checkpoints"), net, optimizer)
+  start_epoch, history, best = 0, [], -1.0
+  if resume:
+    try:
+      start_epoch = checkpoint.restore()
+    except (tf.errors.OpError, AssertionError, ValueError) as error:
+      cli.fail("rc-darts-train", f"--output_dir={out}: the checkpoint "
+               f"{checkpoint.latest} cannot be restored ({str(error).splitlines()[0]}); pass "
+               "--overwrite to start over")
+    best = float(checkpoint.best.numpy())
+    if os.path.exists(os.path.join(out, "history.json")):
+      with open(os.path.join(out, "history.json")) as f:
+        history = [r for r in json.load(f) if r["epoch"] <= start_epoch]
+  elif FLAGS.overwrite:
+    import shutil
+    for name in ("checkpoints", "tensorboard", "saved_model"):
+      shutil.rmtree(os.path.join(out, name), ignore_errors=True)
+    for name in ("history.json", "best.keras", "model.keras", FINISHED, "settings.json"):
+      if os.path.exists(os.path.join(out, name)):
+        os.unlink(os.path.join(out, name))
+  os.makedirs(out, exist_ok=True)   # every check has passed: now the run may write
+  io_utils.atomic_write_text(os.path.join(out, "flags.txt"), FLAGS.flags_into_string())
+  io_utils.atomic_write_text(os.path.join(out, "settings.json"), json.dumps(settings, indent=1))
+
+  print(f"train: {source.name}, {data_split.num_train} train / {data_split.num_test} test images, "
+        f"{steps} steps/epoch x {FLAGS.epochs} epochs (batch {FLAGS.batch_size}"
+        f"{', ' + str(strategy.num_replicas_in_sync) + ' replicas' if strategy.num_replicas_in_sync > 1 else ''}),"
+        f" preset {FLAGS.preset}")
+  print(f"  network: {FLAGS.layers} cells, C={FLAGS.init_channels}, {FLAGS.stem} stem, "
+        f"{genotype.levels} level(s), connection {genotype.connection or 'fixed (DARTS)'}; "
+        f"{exact.params:,} params, {exact.macs:,} MACs at {source.image_size}x{source.image_size}"
+        f"{', auxiliary head ' + str(FLAGS.auxiliary_weight) if FLAGS.auxiliary else ''}")
+  if resume:
+    print(f"  resuming from {checkpoint.latest}: epoch {start_epoch} done, best test accuracy "
+          f"{100 * max(best, 0):.2f}%")
+  print(f"  output: {out}")
+  sys.stdout.flush()
+
+  # A resumed run reshuffles with a seed derived from (seed, first epoch).
+  if start_epoch:
+    data_split = data.retrain_split(source, FLAGS.batch_size, FLAGS.seed + 7919 * start_epoch,
+                                    FLAGS.cutout_length if FLAGS.cutout else 0)
+  writer = tf.summary.create_file_writer(os.path.join(out, "tensorboard", "train"))
+  epoch_end = training.EpochEnd(out, net, checkpoint, data_split.test, FLAGS.epochs,
+                                FLAGS.eval_every, best, history, writer)
+  callbacks = [training.DropPathSchedule(net, FLAGS.drop_path_prob, FLAGS.epochs), epoch_end,
+               keras.callbacks.TerminateOnNaN()]
+  if start_epoch < FLAGS.epochs:
+    try:
+      trainer.fit(data_split.train.repeat(), epochs=FLAGS.epochs, initial_epoch=start_epoch,
+                  steps_per_epoch=steps, callbacks=callbacks, shuffle=False,
+                  verbose=1 if sys.stdout.isatty() else 0)
+    except FloatingPointError as error:
+      cli.fail("rc-darts-train", str(error))
+  if trainer.stop_training and len(epoch_end.history) < FLAGS.epochs:
+    cli.fail("rc-darts-train", f"training stopped at epoch {len(epoch_end.history) + 1}: the "
+             f"loss became non-finite; the last good checkpoint is {checkpoint.latest}")
+
+  network.set_drop_path(net, 0.0)
+  final = training.evaluate_network(net, data_split.test)
+  training.save_network(net, os.path.join(out, "model.keras"))
+  training.export_saved_model(net, os.path.join(out, "saved_model"))
+  info = {
+      "genotype": genotype.to_json_dict(), "init_channels": FLAGS.init_channels,
+      "layers": FLAGS.layers, "stem": FLAGS.stem, "image_size": source.image_size,
+      "num_classes": source.num_classes, "dataset": source.name, "mean": list(source.mean),
+      "std": list(source.std), "epochs": FLAGS.epochs, "preset": FLAGS.preset,
+      "exact_cost": exact.as_dict(), "params_counted": network.count_params(net),
+      "test_accuracy": final["accuracy"], "test_loss": final["loss"],
+      "test_images": final["images"], "best_test_accuracy": max(epoch_end.best, final["accuracy"]),
+      "train_seconds_this_run": round(time.perf_counter() - started, 1),
+      "train_seconds_total": round(sum(r["seconds"] for r in epoch_end.history), 1),
+  }
+  io_utils.atomic_write_text(os.path.join(out, FINISHED), json.dumps(info, indent=1))
+  print(f"\nfinal test accuracy {100 * final['accuracy']:.2f}% on {final['images']} images "
+        f"(best {100 * info['best_test_accuracy']:.2f}%), {exact.params:,} params, "
+        f"{exact.macs:,} MACs; {info['train_seconds_total']:.0f} s of training")
+  print(f"  wrote {out}/model.keras, saved_model/, model_info.json")
+  del preset_set
+  return 0
+
+
+def run():
+  cli.run(main)
+
+
+if __name__ == "__main__":
+  run()

@@ -1,0 +1,252 @@
+"""Retraining a derived network: the training model, schedules, callbacks and checkpoints.
+
+`Trainer` wraps a network from `network.build_network` for `fit`: its train_step is DARTS's
+evaluation step, traced once:
+  loss = CE(logits) [+ auxiliary_weight * CE(aux logits)], label smoothing optional;
+  gradients clipped to a global norm (grad_clip, on the loss gradient as torch's clip_grad_norm_);
+  L2 weight decay added to the clipped gradient (PyTorch SGD's coupled weight_decay, on every
+  trainable weight as DARTS does), then SGD with momentum.
+Under a tf.distribute strategy the batch is global; each replica's loss is divided by the number
+of replicas so the summed gradient is the global-batch mean.
+
+Checkpoints (tf.train.CheckpointManager): the network's weights, the optimizer's state (momentum
+buffers and iteration count, which drives the learning-rate schedule), the epoch and the best
+accuracy, written at every epoch end. Resuming restores all of them and continues with the next
+epoch; the data order of an epoch depends on (seed, epoch) only.
+"""
+
+import json
+import math
+import os
+import time
+from typing import Dict, Optional
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from rc_darts_tf import network as network_lib
+
+
+class Trainer(keras.Model):
+  """fit()/evaluate() wrapper of a derived network (see module doc)."""
+
+  def __init__(self, network: keras.Model, num_classes: int, auxiliary_weight: float = 0.4,
+               weight_decay: float = 3e-4, label_smoothing: float = 0.0, grad_clip: float = 5.0,
+               **kwargs):
+    super().__init__(**kwargs)
+    self.network = network
+    self.num_classes = num_classes
+    self.auxiliary = isinstance(network.output, dict)
+    self.auxiliary_weight = auxiliary_weight
+    self.weight_decay = weight_decay
+    self.label_smoothing = label_smoothing
+    self.grad_clip = grad_clip
+    self.loss_tracker = keras.metrics.Mean(name="loss")
+    self.accuracy = keras.metrics.SparseCategoricalAccuracy(name="accuracy")
+
+  @property
+  def metrics(self):
+    return [self.loss_tracker, self.accuracy]
+
+  def call(self, x, training=False):
+    out = self.network(x, training=training)
+    return out["logits"] if self.auxiliary else out
+
+  def cross_entropy(self, labels, logits):
+    target = tf.one_hot(labels, self.num_classes)
+    if self.label_smoothing:
+      target = target * (1.0 - self.label_smoothing) + self.label_smoothing / self.num_classes
+    return tf.reduce_mean(tf.nn.softmax_cross_entropy_with_logits(target, logits))
+
+  def train_step(self, data):
+    x, y = data
+    variables = self.network.trainable_variables
+    replicas = tf.distribute.get_strategy().num_replicas_in_sync
+    with tf.GradientTape() as tape:
+      out = self.network(x, training=True)
+      logits = out["logits"] if self.auxiliary else out
+      loss = self.cross_entropy(y, logits)
+      total = loss
+      if self.auxiliary:
+        total = total + self.auxiliary_weight * self.cross_entropy(y, out["aux"])
+      scaled = total / replicas
+    grads = tape.gradient(scaled, variables)
+    if self.grad_clip:
+      grads, _ = tf.clip_by_global_norm(grads, self.grad_clip / replicas)
+    if self.weight_decay:
+      grads = [g + (self.weight_decay / replicas) * v for g, v in zip(grads, variables)]
+    self.optimizer.apply_gradients(zip(grads, variables))
+    self.loss_tracker.update_state(loss)
+    self.accuracy.update_state(y, logits)
+    return {m.name: m.result() for m in self.metrics}
+
+  def test_step(self, data):
+    x, y = data
+    logits = self(x, training=False)
+    self.loss_tracker.update_state(self.cross_entropy(y, logits))
+    self.accuracy.update_state(y, logits)
+    return {m.name: m.result() for m in self.metrics}
+
+
+def learning_rate_schedule(kind: str, learning_rate: float, steps_per_epoch: int, epochs: int,
+                           learning_rate_min: float = 0.0, decay_rate: float = 0.97):
+  """cosine: DARTS's CIFAR recipe (to learning_rate_min over all steps); exponential: ×decay_rate
+  per epoch (DARTS's ImageNet recipe)."""
+  if kind == "cosine":
+    return keras.optimizers.schedules.CosineDecay(
+        learning_rate, decay_steps=max(1, epochs * steps_per_epoch),
+        alpha=learning_rate_min / learning_rate)
+  if kind == "exponential":
+    return keras.optimizers.schedules.ExponentialDecay(
+        learning_rate, decay_steps=max(1, steps_per_epoch), decay_rate=decay_rate, staircase=True)
+  raise ValueError(f"unknown learning-rate schedule {kind!r}: cosine or exponential")
+
+
+class DropPathSchedule(keras.callbacks.Callback):
+  """DARTS: drop_prob = drop_path_prob * epoch / epochs at the start of each epoch."""
+
+  def __init__(self, network: keras.Model, drop_path_prob: float, epochs: int):
+    super().__init__()
+    self.network, self.drop_path_prob, self.epochs = network, drop_path_prob, epochs
+
+  def on_epoch_begin(self, epoch, logs=None):
+    network_lib.set_drop_path(self.network, self.drop_path_prob * epoch / self.epochs)
+
+
+class TrainCheckpoint:
+  """tf.train.CheckpointManager over the network, optimizer, epoch and best accuracy."""
+
+  def __init__(self, directory: str, network: keras.Model, optimizer, max_to_keep: int = 2):
+    self.epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="epoch")
+    self.best = tf.Variable(-1.0, dtype=tf.float64, trainable=False, name="best_accuracy")
+    self.checkpoint = tf.train.Checkpoint(network=network, optimizer=optimizer, epoch=self.epoch,
+                                          best=self.best)
+    self.directory = directory
+    self.manager = tf.train.CheckpointManager(self.checkpoint, directory, max_to_keep=max_to_keep)
+
+  @property
+  def latest(self) -> Optional[str]:
+    return self.manager.latest_checkpoint
+
+  def restore(self) -> int:
+    """Restore the latest checkpoint (every saved value must be consumed); returns its epoch."""
+    path = self.manager.latest_checkpoint
+    if path is None:
+      return 0
+    self.checkpoint.restore(path).assert_existing_objects_matched()
+    return int(self.epoch.numpy())
+
+  def save(self, epoch: int, best: float) -> str:
+    self.epoch.assign(epoch)
+    self.best.assign(best)
+    return self.manager.save(checkpoint_number=epoch)
+
+
+class EpochEnd(keras.callbacks.Callback):
+  """At each epoch end: evaluate on the test split (every `eval_every` epochs and at the end),
+  save best.keras when the accuracy improves, write the checkpoint and history.json, print one
+  line a stranger can read."""
+
+  def __init__(self, output_dir: str, network: keras.Model, checkpoint: TrainCheckpoint,
+               test_data, epochs: int, eval_every: int = 1, best: float = -1.0,
+               history: Optional[list] = None, writer=None):
+    super().__init__()
+    self.output_dir = output_dir
+    self.network = network
+    self.checkpoint = checkpoint
+    self.test_data = test_data
+    self.epochs = epochs
+    self.eval_every = eval_every
+    self.best = best
+    self.history = history if history is not None else []
+    self.writer = writer
+    self.epoch_started = None
+
+  def on_epoch_begin(self, epoch, logs=None):
+    self.epoch_started = time.perf_counter()
+
+  def on_epoch_end(self, epoch, logs=None):
+    logs = dict(logs or {})
+    done = epoch + 1
+    record = {"epoch": done, "train_loss": float(logs.get("loss", math.nan)),
+              "train_accuracy": float(logs.get("accuracy", math.nan)),
+              "learning_rate": float(_current_lr(self.model.optimizer)),
+              "seconds": round(time.perf_counter() - self.epoch_started, 1)}
+    if self.test_data is not None and (done % self.eval_every == 0 or done == self.epochs):
+      result = self.model.evaluate(self.test_data, verbose=0, return_dict=True)
+      record["test_loss"] = float(result["loss"])
+      record["test_accuracy"] = float(result["accuracy"])
+      if record["test_accuracy"] > self.best:
+        self.best = record["test_accuracy"]
+        save_network(self.network, os.path.join(self.output_dir, "best.keras"))
+        record["best"] = True
+    if not all(math.isfinite(v) for k, v in record.items() if isinstance(v, float)):
+      self.model.stop_training = True
+      raise FloatingPointError(
+          f"non-finite training loss or accuracy at epoch {done} ({record}); the last good "
+          f"checkpoint (epoch {int(self.checkpoint.epoch.numpy())}) is kept in "
+          f"{self.checkpoint.directory}")
+    self.history.append(record)
+    self.checkpoint.save(done, self.best)
+    from rc_darts_tf.io_utils import atomic_write_text
+    atomic_write_text(os.path.join(self.output_dir, "history.json"),
+                      json.dumps(self.history, indent=1))
+    if self.writer is not None:
+      with self.writer.as_default(step=done):
+        for key, value in record.items():
+          if isinstance(value, float):
+            tf.summary.scalar(key, value)
+      self.writer.flush()
+    test = (f", test loss {record['test_loss']:.4f} acc {100 * record['test_accuracy']:.2f}%"
+            f"{' (best)' if record.get('best') else ''}" if "test_accuracy" in record else "")
+    print(f"epoch {done}/{self.epochs}: train loss {record['train_loss']:.4f} acc "
+          f"{100 * record['train_accuracy']:.2f}%{test}, lr {record['learning_rate']:.3g}, "
+          f"{record['seconds']:.0f} s", flush=True)
+
+
+def _current_lr(optimizer) -> float:
+  lr = optimizer.learning_rate
+  return float(lr.numpy() if hasattr(lr, "numpy") else lr)
+
+
+def save_network(network: keras.Model, path: str) -> None:
+  """Save the inference network (logits only) as .keras, atomically."""
+  infer = network_lib.inference_model(network)
+  tmp = os.path.join(os.path.dirname(path), "." + os.path.basename(path) + ".tmp.keras")
+  infer.save(tmp)
+  os.replace(tmp, path)
+
+
+def export_saved_model(network: keras.Model, path: str) -> None:
+  """Write a SavedModel (serving signature: images -> logits) via Keras's export, atomically."""
+  import shutil
+  infer = network_lib.inference_model(network)
+  tmp = path + ".tmp"
+  if os.path.exists(tmp):
+    shutil.rmtree(tmp)
+  infer.export(tmp, format="tf_saved_model", verbose=False)
+  if os.path.exists(path):
+    shutil.rmtree(path)
+  os.replace(tmp, path)
+
+
+def evaluate_network(network: keras.Model, dataset) -> Dict[str, float]:
+  """Top-1 accuracy and mean loss of the inference network on a batched (images, labels) set."""
+  infer = network_lib.inference_model(network)
+  correct = total = 0
+  loss_sum = 0.0
+  predict = tf.function(lambda x: infer(x, training=False))
+  for images, labels in dataset:
+    logits = predict(images)
+    labels = tf.cast(labels, tf.int64)
+    correct += int(tf.reduce_sum(tf.cast(tf.equal(tf.argmax(logits, -1), labels), tf.int32)))
+    loss_sum += float(tf.reduce_sum(
+        tf.nn.sparse_softmax_cross_entropy_with_logits(labels, logits)))
+    total += int(labels.shape[0])
+  return {"accuracy": correct / max(total, 1), "loss": loss_sum / max(total, 1),
+          "images": total}
+
+
+def param_count(model: keras.Model) -> int:
+  return int(np.sum([np.prod(w.shape) for w in model.trainable_weights]))

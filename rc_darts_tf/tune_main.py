@@ -1,0 +1,353 @@
+"""rc-darts-tune: size and tune a genotype's network inside a hard budget (keras-tuner).
+
+  rc-darts-tune --genotype=runs/search/genotype.json --budget_params=:2.0e5 --budget_macs=:3.3e7
+  rc-darts-tune --genotype=DARTS_V2 --budget_params=:3.4e6 --fit_budget --layers=20
+
+Tuned: initial channels C, number of cells, learning rate, drop-path probability; objective:
+accuracy on a held-out part of the training split (--train_portion; the test split is never
+looked at). A configuration whose exact params/MACs (costs.py) fall outside the budget is
+rejected before any network is built (milliseconds) and never trained; rejections are counted in
+the summary. --tuner=hyperband (default) or bayesian.
+
+--fit_budget trains nothing: it returns the widest network (largest C, in steps the genotype
+allows) of --layers cells that fits the budget, and shows that one step wider does not.
+
+Writes into --output_dir: trials.json (every trial: values, exact cost, status, accuracy,
+seconds), best.json (the best configuration, ready for rc-darts-train flags), fit_budget.json
+(with --fit_budget), tuner/ (keras-tuner's own state: re-running resumes it).
+"""
+
+from rc_darts_tf import cli  # first: quiets TensorFlow before it is imported
+
+import json  # noqa: E402
+import math  # noqa: E402
+import os  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+
+from absl import flags as absl_flags  # noqa: E402
+
+from flags._define import check  # noqa: E402
+from flags.budget import define_bound_flags  # noqa: E402
+from flags.data import define_data_flags  # noqa: E402
+from flags.output import define_output_flags  # noqa: E402
+from flags.retrain import define_genotype_flag  # noqa: E402
+from flags.train import define_train_flags  # noqa: E402
+
+define_data_flags(train_portion=0.8)
+define_train_flags(batch_size=64, epochs=3, init_channels=16, layers=8, learning_rate_min=0.0)
+define_genotype_flag(default="DARTS_V2")
+define_bound_flags()
+define_output_flags(output_dir="runs/tune")
+absl_flags.DEFINE_enum("tuner", "hyperband", ["hyperband", "bayesian"],
+                       "Search algorithm: hyperband (max epochs = --epochs) or bayesian "
+                       "(--max_trials trials of --epochs epochs).")
+absl_flags.DEFINE_integer("hyperband_iterations", 1, "Hyperband iterations (each runs every "
+                          "bracket once).", lower_bound=1)
+absl_flags.DEFINE_integer("max_trials", 10, "Trials of the Bayesian tuner (rejected ones count).",
+                          lower_bound=1)
+absl_flags.DEFINE_string("channels", "8:48:4", "Range of initial channels C: MIN:MAX:STEP.")
+absl_flags.DEFINE_list("layer_choices", ["5", "8"], "Cell counts to try (each >= 3).")
+absl_flags.DEFINE_string("lr_range", "0.01:0.1", "Learning-rate range MIN:MAX (log scale).")
+absl_flags.DEFINE_float("max_drop_path", 0.3, "Drop-path probabilities tried: 0 .. this, step 0.1.",
+                        lower_bound=0.0, upper_bound=0.9)
+absl_flags.DEFINE_integer("max_steps_per_epoch", 0, "Cap on steps per epoch (0 = all).",
+                          lower_bound=0)
+absl_flags.DEFINE_enum("stem", "cifar", ["cifar", "imagenet"], "Network stem.")
+absl_flags.DEFINE_boolean("fit_budget", False, "Only find the widest network of --layers cells "
+                          "inside the budget (no training).")
+FLAGS = absl_flags.FLAGS
+
+
+def _triple(text):
+  parts = text.split(":")
+  if len(parts) != 3:
+    raise ValueError("expected MIN:MAX:STEP")
+  low, high, step = (int(p) for p in parts)
+  if not 1 <= low <= high or step < 1:
+    raise ValueError("expected 1 <= MIN <= MAX and STEP >= 1")
+  return low, high, step
+
+
+def _range(text):
+  low, high = (float(p) for p in text.split(":"))
+  if not 0 < low <= high:
+    raise ValueError("expected 0 < MIN <= MAX")
+  return low, high
+
+
+def _ok(parse):
+  def predicate(value):
+    try:
+      parse(value)
+      return True
+    except (TypeError, ValueError):
+      return False
+  return predicate
+
+
+check(FLAGS, "channels", _ok(_triple), "expected MIN:MAX:STEP with 1 <= MIN <= MAX, STEP >= 1, "
+      "e.g. 8:48:4")
+check(FLAGS, "lr_range", _ok(_range), "expected MIN:MAX with 0 < MIN <= MAX, e.g. 0.01:0.1")
+check(FLAGS, "layer_choices", lambda v: bool(v) and all(p.isdigit() and int(p) >= 3 for p in v),
+      "expected a comma-separated list of cell counts >= 3, e.g. 5,8")
+
+
+def channel_step(genotype, stem: str) -> int:
+  """C must keep every layer valid: even (factorized reduce, ImageNet stem's C/2) and divisible
+  by the connection op's groups."""
+  groups = {"group_conv_1x1_g2": 2, "group_conv_1x1_g4": 4}.get(genotype.connection, 1)
+  step = max(2, groups)
+  return step
+
+
+def budget_of():
+  from rc_darts_tf.budget import parse_bounds
+  from rc_darts_tf.errors import BudgetError
+  bounds = {"params": parse_bounds(FLAGS.budget_params, "budget_params")
+            if FLAGS.budget_params else None,
+            "macs": parse_bounds(FLAGS.budget_macs, "budget_macs") if FLAGS.budget_macs else None}
+  if all(b is None for b in bounds.values()):
+    raise BudgetError("a hard budget is required: --budget_params=LOW:HIGH and/or "
+                      "--budget_macs=LOW:HIGH (either end may be empty, e.g. :2.0e5)")
+  return bounds
+
+
+def inside(cost, bounds) -> bool:
+  return all(b is None or b.contains(cost.get(r)) for r, b in bounds.items())
+
+
+def describe(cost, bounds) -> str:
+  parts = []
+  for resource, b in bounds.items():
+    value = cost.get(resource)
+    mark = "" if b is None else (" in " if b.contains(value) else " OUTSIDE ") + str(b)
+    parts.append(f"{value:,} {resource}{mark}")
+  return ", ".join(parts)
+
+
+def fit_budget(genotype, layers, stem, image_size, num_classes, bounds, max_channels=4096):
+  """Widest C (multiple of the genotype's channel step) of `layers` cells inside `bounds`:
+  returns (C or None, its cost, cost at C + step). Cost grows with C, so the first C past the
+  upper bounds ends the scan."""
+  from rc_darts_tf import costs, network
+  step = channel_step(genotype, stem)
+
+  def cost_at(c):
+    plan = network.plan_for(genotype, c, layers, stem, image_size, num_classes)
+    return costs.genotype_cost(plan, genotype.normal, genotype.reduce, genotype.connection)
+
+  best = None
+  c = step
+  while c <= max_channels:
+    cost = cost_at(c)
+    if inside(cost, bounds):
+      best = c
+    elif any(b is not None and b.high is not None and cost.get(r) > b.high
+             for r, b in bounds.items()):
+      break
+    c += step
+  if best is None:
+    return None, (step, cost_at(step)), (c, cost_at(c)), step
+  return best, cost_at(best), cost_at(best + step), step
+
+
+def run_fit_budget(genotype, source_classes, image_size, bounds, out):
+  from rc_darts_tf import io_utils
+  from rc_darts_tf.errors import BudgetError
+  c, cost, wider, step = fit_budget(genotype, FLAGS.layers, FLAGS.stem, image_size,
+                                    source_classes, bounds)
+  if c is None:
+    (c0, narrow), (c1, wide) = cost, wider
+    raise BudgetError(f"no width of {FLAGS.layers} cells fits the budget: C={c0} costs "
+                      f"{describe(narrow, bounds)}; C={c1} costs {describe(wide, bounds)}; "
+                      "change --layers or the budget")
+  result = {"layers": FLAGS.layers, "init_channels": c, "channel_step": step,
+            "stem": FLAGS.stem, "image_size": image_size, "num_classes": source_classes,
+            "cost": cost.as_dict(), "one_step_wider": {"init_channels": c + step,
+                                                       "cost": wider.as_dict(),
+                                                       "inside": inside(wider, bounds)},
+            "budget": {r: str(b) if b else None for r, b in bounds.items()}}
+  os.makedirs(out, exist_ok=True)
+  io_utils.atomic_write_text(os.path.join(out, "fit_budget.json"), json.dumps(result, indent=1))
+  print(f"widest network of {FLAGS.layers} cells inside the budget: C={c} ({describe(cost, bounds)})")
+  print(f"  one step wider, C={c + step}: {describe(wider, bounds)}")
+  print(f"  rc-darts-train --genotype={FLAGS.genotype} --layers={FLAGS.layers} --init_channels={c}")
+  print(f"  wrote {out}/fit_budget.json")
+  return 0
+
+
+def main(argv):
+  if len(argv) > 1:
+    cli.fail("rc-darts-tune", f"unexpected arguments {' '.join(argv[1:])!r}: all options are flags")
+  from rc_darts_tf import genotype as genotype_lib
+  from rc_darts_tf import io_utils
+  genotype = genotype_lib.resolve(FLAGS.genotype)
+  bounds = budget_of()
+  marker = "fit_budget.json" if FLAGS.fit_budget else "trials.json"
+  out = io_utils.prepare_output_dir(FLAGS.output_dir, (marker,), FLAGS.overwrite)
+
+  from rc_darts_tf import data
+  source = data.load_source(FLAGS.dataset, data_dir=FLAGS.data_dir, manual_dir=FLAGS.manual_dir,
+                            download=FLAGS.download, image_size=FLAGS.image_size)
+  from rc_darts_tf import network
+  for layers in [FLAGS.layers] + [int(v) for v in FLAGS.layer_choices]:
+    network.plan_for(genotype, 8, layers, FLAGS.stem, source.image_size, source.num_classes)
+  if FLAGS.fit_budget:
+    return run_fit_budget(genotype, source.num_classes, source.image_size, bounds, out)
+  return run_tuner(genotype, source, bounds, out)
+
+
+def run_tuner(genotype, source, bounds, out):
+  import keras
+  import keras_tuner as kt
+  from rc_darts_tf import costs, data, io_utils, network, training
+
+  c_low, c_high, c_step = _triple(FLAGS.channels)
+  step = channel_step(genotype, FLAGS.stem)
+  c_step = math.lcm(c_step, step)
+  c_low = -(-c_low // step) * step
+  if c_low > c_high:
+    cli.fail("rc-darts-tune", f"flag --channels={FLAGS.channels}: this genotype needs C to be a "
+             f"multiple of {step}; no such C in the range")
+  layer_choices = sorted({int(v) for v in FLAGS.layer_choices})
+  lr_low, lr_high = _range(FLAGS.lr_range)
+  split = data.holdout_split(source, FLAGS.batch_size, FLAGS.train_portion, FLAGS.seed)
+  steps = split.steps_per_epoch
+  if FLAGS.max_steps_per_epoch:
+    steps = min(steps, FLAGS.max_steps_per_epoch)
+  records = {}
+
+  class BudgetHyperModel(kt.HyperModel):
+    """Builds a compiled Trainer, or rejects an over-budget configuration before building."""
+
+    def build(self, hp):
+      started = time.perf_counter()
+      c = hp.Int("init_channels", c_low, c_high, step=c_step)
+      layers = hp.Choice("layers", layer_choices)
+      lr = hp.Float("learning_rate", lr_low, lr_high, sampling="log")
+      drop = hp.Float("drop_path_prob", 0.0, FLAGS.max_drop_path, step=0.1)
+      plan = network.plan_for(genotype, c, layers, FLAGS.stem, source.image_size,
+                              source.num_classes)
+      cost = costs.genotype_cost(plan, genotype.normal, genotype.reduce, genotype.connection)
+      self.current = {"values": dict(hp.values), "cost": cost.as_dict()}
+      if not inside(cost, bounds):
+        self.current["status"] = "rejected"
+        self.current["seconds"] = round(time.perf_counter() - started, 4)
+        raise kt.errors.FailedTrialError(f"over budget: C={c}, {layers} cells cost "
+                                         f"{describe(cost, bounds)}")
+      keras.utils.set_random_seed(FLAGS.seed)
+      net = network.build_network(genotype, c, layers, FLAGS.stem, source.image_size,
+                                  source.num_classes, seed=FLAGS.seed)
+      schedule = training.learning_rate_schedule("cosine", lr, steps, FLAGS.epochs,
+                                                 FLAGS.learning_rate_min)
+      trainer = training.Trainer(net, source.num_classes, weight_decay=FLAGS.weight_decay,
+                                 grad_clip=FLAGS.grad_clip)
+      trainer.compile(optimizer=keras.optimizers.SGD(schedule, momentum=FLAGS.momentum))
+      trainer.exact_cost = cost
+      trainer.drop_path_prob = drop
+      return trainer
+
+    def fit(self, hp, model, *args, **kwargs):
+      # Defence in depth: build() already refused over-budget configurations.
+      if not inside(model.exact_cost, bounds):
+        raise kt.errors.FatalError(f"internal error: over-budget configuration reached fit "
+                                   f"({model.exact_cost})")
+      callbacks = list(kwargs.pop("callbacks", []))
+      callbacks.append(training.DropPathSchedule(model.network, model.drop_path_prob,
+                                                 FLAGS.epochs))
+      started = time.perf_counter()
+      history = model.fit(*args, callbacks=callbacks, **kwargs)
+      self.current["status"] = "trained"
+      self.current["seconds"] = round(time.perf_counter() - started, 1)
+      self.current["epochs"] = kwargs.get("epochs")
+      return history
+
+  hypermodel = BudgetHyperModel()
+  objective = kt.Objective("val_accuracy", direction="max")
+  common = dict(objective=objective, seed=FLAGS.seed, directory=out, project_name="tuner",
+                overwrite=FLAGS.overwrite, max_consecutive_failed_trials=10_000)
+  if FLAGS.tuner == "hyperband":
+    tuner = kt.Hyperband(hypermodel, max_epochs=FLAGS.epochs, factor=3,
+                         hyperband_iterations=FLAGS.hyperband_iterations, **common)
+  else:
+    tuner = kt.BayesianOptimization(hypermodel, max_trials=FLAGS.max_trials, **common)
+
+  original_end = tuner.on_trial_end
+
+  def on_trial_end(trial):
+    current = getattr(hypermodel, "current", {})
+    if current.get("status") == "rejected" and trial.message:
+      trial.message = None   # our own one-line report below, not a traceback
+    original_end(trial)
+    record = {"trial": trial.trial_id, **current}
+    record["status"] = current.get("status") or "failed"
+    if record["status"] == "failed":
+      record["message"] = (trial.message or "").strip().splitlines()[-1:] or None
+    if record["status"] == "trained":
+      record["val_accuracy"] = trial.score
+    records[trial.trial_id] = record
+    hypermodel.current = {}
+    io_utils.atomic_write_text(os.path.join(out, "trials.json"),
+                               json.dumps(list(records.values()), indent=1))
+    values = current.get("values", {})
+    cost = current.get("cost", {})
+    acc = (f"val acc {100 * trial.score:.2f}%" if record["status"] == "trained"
+           else record["status"])
+    print(f"trial {trial.trial_id}: C={values.get('init_channels')} cells={values.get('layers')} "
+          f"lr={values.get('learning_rate', 0):.3g} drop={values.get('drop_path_prob', 0):.1f} "
+          f"{cost.get('params', 0):,} params {cost.get('macs', 0):,} MACs: {acc}", flush=True)
+
+  tuner.on_trial_end = on_trial_end
+  os.makedirs(out, exist_ok=True)
+  io_utils.atomic_write_text(os.path.join(out, "flags.txt"), FLAGS.flags_into_string())
+  print(f"tune: {source.name}, {split.num_train} train / {split.num_test} held-out images, "
+        f"{steps} steps/epoch, {FLAGS.tuner} (max {FLAGS.epochs} epochs per trial), budget "
+        + ", ".join(f"{r} {b}" for r, b in bounds.items() if b is not None))
+  print(f"  space: C {c_low}..{c_high} step {c_step}, cells {layer_choices}, lr {lr_low:g}.."
+        f"{lr_high:g} (log), drop path 0..{FLAGS.max_drop_path:g}")
+  sys.stdout.flush()
+  started = time.perf_counter()
+  tuner.search(split.train.repeat(), steps_per_epoch=steps, epochs=FLAGS.epochs,
+               validation_data=split.test, validation_steps=-(-split.num_test // FLAGS.batch_size),
+               shuffle=False, verbose=0)
+
+  trained = [r for r in records.values() if r["status"] == "trained"]
+  rejected = [r for r in records.values() if r["status"] == "rejected"]
+  failed = [r for r in records.values() if r["status"] not in ("trained", "rejected")]
+  summary = {"trials": len(records), "trained": len(trained), "rejected_over_budget":
+             len(rejected), "failed": len(failed),
+             "seconds": round(time.perf_counter() - started, 1),
+             "budget": {r: str(b) if b else None for r, b in bounds.items()}}
+  print(f"\n{len(records)} trials: {len(trained)} trained, {len(rejected)} rejected over budget "
+        f"(never built), {len(failed)} failed; {summary['seconds']:.0f} s")
+  if not trained:
+    io_utils.atomic_write_text(os.path.join(out, "best.json"),
+                               json.dumps({"summary": summary, "best": None}, indent=1))
+    cli.fail("rc-darts-tune", "no configuration inside the budget was trained: widen --channels "
+             "/ --layer_choices or the budget (rc-darts-tune --fit_budget finds the widest fit)")
+  best = max(trained, key=lambda r: r["val_accuracy"])
+  header = f"{'trial':>6} {'C':>4} {'cells':>5} {'lr':>8} {'drop':>4} {'params':>10} {'MACs':>13} {'val acc':>8}"
+  print(header)
+  for r in sorted(trained, key=lambda r: -r["val_accuracy"]):
+    v = r["values"]
+    print(f"{r['trial']:>6} {v['init_channels']:>4} {v['layers']:>5} {v['learning_rate']:>8.3g} "
+          f"{v['drop_path_prob']:>4.1f} {r['cost']['params']:>10,} {r['cost']['macs']:>13,} "
+          f"{100 * r['val_accuracy']:>7.2f}%")
+  v = best["values"]
+  best_out = {"summary": summary, "best": best, "train_flags": [
+      f"--genotype={FLAGS.genotype}", f"--init_channels={v['init_channels']}",
+      f"--layers={v['layers']}", f"--learning_rate={v['learning_rate']:.6g}",
+      f"--drop_path_prob={v['drop_path_prob']:.2g}", f"--stem={FLAGS.stem}"]}
+  io_utils.atomic_write_text(os.path.join(out, "best.json"), json.dumps(best_out, indent=1))
+  print(f"best: trial {best['trial']}: rc-darts-train {' '.join(best_out['train_flags'])}")
+  print(f"  wrote {out}/trials.json, best.json")
+  return 0
+
+
+def run():
+  cli.run(main)
+
+
+if __name__ == "__main__":
+  run()
