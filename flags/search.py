@@ -48,6 +48,11 @@ def define_search_flags(flag_values=absl_flags.FLAGS, *, arch_learning_rate=3e-4
       "cost is outside the budget, the fewest op changes (by θ's preference) that bring it "
       "inside; both genotypes and costs are recorded.", flag_values=flag_values)
   absl_flags.DEFINE_integer(
+      "checkpoint_steps", 200,
+      "Write a search checkpoint every this many steps (and at every epoch end); a run started "
+      "again with the same --output_dir resumes from the newest one. 0 = at epoch ends only.",
+      lower_bound=0, flag_values=flag_values)
+  absl_flags.DEFINE_integer(
       "warmup_steps", warmup_steps,
       "Length of the first phase I (warm start) in steps; 0 = one epoch.", lower_bound=0,
       flag_values=flag_values)

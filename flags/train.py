@@ -15,6 +15,19 @@ def define_batch_flags(flag_values=absl_flags.FLAGS, *, batch_size=64, seed=2):
       lower_bound=1, flag_values=flag_values)
   absl_flags.DEFINE_integer("seed", seed, "Random seed (data split, shuffling, augmentation, init).",
                             lower_bound=0, flag_values=flag_values)
+  define_deterministic_flag(flag_values)
+
+
+def define_deterministic_flag(flag_values=absl_flags.FLAGS):
+  """--deterministic: seeded everything plus TensorFlow's op determinism."""
+  if already_defined(flag_values, "deterministic"):
+    return
+  absl_flags.DEFINE_boolean(
+      "deterministic", False,
+      "Reproducible to the bit: seeds every generator from --seed and turns on "
+      "tf.config.experimental.enable_op_determinism (slower on GPUs). A run killed at any "
+      "point and resumed then ends with the same result as an uninterrupted one.",
+      flag_values=flag_values)
 
 
 def define_train_flags(flag_values=absl_flags.FLAGS, *, batch_size=64, seed=2,

@@ -5,8 +5,12 @@
 
 Phase I alternates an SGD step on the weights (training half) and an Adam step on θ (validation
 half); every --projection_interval steps after the warm start, phase II projects θ back inside the
-budget. --constraints=none runs plain first-order DARTS. Writes into --output_dir:
+budget. --constraints=none runs plain first-order DARTS. Re-running with the same --output_dir
+resumes from the newest checkpoint (other settings: refused unless --overwrite). --strategy picks
+the tf.distribute strategy; --batch_size is global. Writes into --output_dir:
   flags.txt                    the flags of the run (reusable with --flagfile)
+  search_run.json              the settings a restart must share to resume
+  checkpoints/                 search checkpoints (every --checkpoint_steps steps and each epoch)
   genotype_epoch_NNN.json      the genotype derived after every epoch
   genotype.json                the final genotype, with budget, Φ and exact cost
   theta.npz                    the final θ (theta_cells, theta_connection)
@@ -40,6 +44,8 @@ define_output_flags(output_dir="runs/search")
 FLAGS = absl_flags.FLAGS
 
 RUN_MARKERS = ("flags.txt", "genotype.json")
+# The settings a resumed run must share with the run it continues (--strategy, --checkpoint_steps,
+# --deterministic, --report_freq and paths may change between restarts).
 SETTINGS = ("dataset", "batch_size", "seed", "learning_rate", "learning_rate_min", "momentum",
             "weight_decay", "epochs", "init_channels", "layers", "grad_clip", "train_portion",
             "arch_learning_rate", "arch_weight_decay", "levels", "learn_connection",
@@ -97,23 +103,59 @@ def check_achievable(tables, bounds):
           f"{'learned' if tables.learn_connection else 'fixed'})")
 
 
+def output_plan(out, settings, chief=True):
+  """'fresh' or 'resume' for --output_dir, refusing (one line) what may not be touched.
+
+  A directory holding a search with the same settings resumes; with other settings, or holding
+  another kind of run, it is refused unless --overwrite (then the run starts afresh)."""
+  from rc_darts_tf.errors import RcDartsError
+  from rc_darts_tf.search import checkpoint as ckpt
+  record = ckpt.read_run_file(out) if not FLAGS.overwrite else None
+  if record is not None:
+    diffs = ckpt.settings_difference(record["settings"], settings)
+    if diffs:
+      shown = "; ".join(diffs[:3]) + (f"; and {len(diffs) - 3} more" if len(diffs) > 3 else "")
+      raise RcDartsError(f"--output_dir={out} holds a search with other settings ({shown}): "
+                         "re-run with the same flags to resume, choose another directory, or "
+                         "pass --overwrite to start afresh")
+    return "resume"
+  if not FLAGS.overwrite and chief:   # other workers write only into OUTPUT_DIR/workers/
+    existing = [m for m in RUN_MARKERS + (ckpt.CHECKPOINT_DIR,)
+                if os.path.exists(os.path.join(out, m))]
+    if existing:
+      raise RcDartsError(f"--output_dir={out} already holds a run ({', '.join(existing)}): "
+                         "choose another directory, or pass --overwrite to replace it")
+  return "fresh"
+
+
 def main(argv):
   if len(argv) > 1:
     cli.fail("rc-darts-search", f"unexpected arguments {' '.join(argv[1:])!r}: all options are "
              "flags")
-  if FLAGS.strategy != "default":
-    cli.fail("rc-darts-search", f"flag --strategy={FLAGS.strategy}: only 'default' (one device) "
-             "is implemented in this version")
+  from rc_darts_tf import distribute as dist
   from rc_darts_tf import io_utils
-  out = io_utils.prepare_output_dir(FLAGS.output_dir, RUN_MARKERS, FLAGS.overwrite)
+  out = io_utils.prepare_output_dir(FLAGS.output_dir, (), FLAGS.overwrite)
   bounds = budget_bounds()
+  settings = {name: FLAGS[name].value for name in SETTINGS}
+  dist.check_strategy(FLAGS.strategy, FLAGS.tpu)   # TF_CONFIG, TPU presence: before TensorFlow
+  mode = output_plan(out, settings, chief=FLAGS.strategy != "multi_worker" or
+                     dist.config_is_chief(dist.parse_tf_config()))
+
+  import tensorflow as tf
+  if FLAGS.deterministic:
+    tf.config.experimental.enable_op_determinism()
+  strategy = dist.make_strategy(FLAGS.strategy, FLAGS.tpu)  # before any op (multi_worker)
+  dist.check_global_batch(FLAGS.batch_size, strategy)
+  chief = dist.is_chief(strategy)
 
   import keras
   import numpy as np
-  import tensorflow as tf
   from rc_darts_tf import costs, data
   from rc_darts_tf.genotype import save as save_genotype
   from rc_darts_tf.search import callbacks as cb
+  from rc_darts_tf.search import checkpoint as ckpt
+  from rc_darts_tf.search.inputs import SearchInput
+  from rc_darts_tf.search.loop import NonFiniteError, SearchLoop
   from rc_darts_tf.search.supernet import SearchNetwork
 
   started = time.perf_counter()
@@ -123,68 +165,106 @@ def main(argv):
   plan = budget_plan(source.num_classes, source.image_size)
   tables = costs.cost_tables(plan, FLAGS.learn_connection)
   check_achievable(tables, bounds)
-  split = data.search_split(source, FLAGS.batch_size, FLAGS.train_portion, FLAGS.seed)
-  steps = split.steps_per_epoch
+  inputs = SearchInput(source, FLAGS.batch_size, FLAGS.train_portion, FLAGS.seed)
+  steps = inputs.steps_per_epoch
   warmup = FLAGS.warmup_steps or steps
 
-  model = SearchNetwork(
-      num_classes=source.num_classes, init_channels=FLAGS.init_channels, layers=FLAGS.layers,
-      levels=FLAGS.levels, learn_connection=FLAGS.learn_connection,
-      image_size=source.image_size, budget_plan=plan, bounds=bounds,
-      weight_decay=FLAGS.weight_decay, arch_weight_decay=FLAGS.arch_weight_decay,
-      grad_clip=FLAGS.grad_clip, projection_lr=FLAGS.projection_lr,
-      projection_iters=FLAGS.projection_iters, lambda_init=FLAGS.lambda_init,
-      lambda_decay=FLAGS.lambda_decay, seed=FLAGS.seed)
-  schedule = keras.optimizers.schedules.CosineDecay(
-      FLAGS.learning_rate, decay_steps=max(1, FLAGS.epochs * steps),
-      alpha=FLAGS.learning_rate_min / FLAGS.learning_rate)
-  model.compile(keras.optimizers.SGD(schedule, momentum=FLAGS.momentum),
-                keras.optimizers.Adam(FLAGS.arch_learning_rate, beta_1=0.5, beta_2=0.999))
-  model.build_optimizers()
+  with strategy.scope():
+    model = SearchNetwork(
+        num_classes=source.num_classes, init_channels=FLAGS.init_channels, layers=FLAGS.layers,
+        levels=FLAGS.levels, learn_connection=FLAGS.learn_connection,
+        image_size=source.image_size, budget_plan=plan, bounds=bounds,
+        weight_decay=FLAGS.weight_decay, arch_weight_decay=FLAGS.arch_weight_decay,
+        grad_clip=FLAGS.grad_clip, projection_lr=FLAGS.projection_lr,
+        projection_iters=FLAGS.projection_iters, lambda_init=FLAGS.lambda_init,
+        lambda_decay=FLAGS.lambda_decay, seed=FLAGS.seed)
+    schedule = keras.optimizers.schedules.CosineDecay(
+        FLAGS.learning_rate, decay_steps=max(1, FLAGS.epochs * steps),
+        alpha=FLAGS.learning_rate_min / FLAGS.learning_rate)
+    model.compile(keras.optimizers.SGD(schedule, momentum=FLAGS.momentum),
+                  keras.optimizers.Adam(FLAGS.arch_learning_rate, beta_1=0.5, beta_2=0.999))
+    model.build_optimizers()
+    if strategy.num_replicas_in_sync > 1:
+      model.use_synchronized_batch_norm()
 
-  settings = {name: FLAGS[name].value for name in SETTINGS}
-  os.makedirs(out, exist_ok=True)   # every check has passed: now the run may write
-  io_utils.atomic_write_text(os.path.join(out, "flags.txt"), FLAGS.flags_into_string())
-  phi0 = model.phi().numpy()
-  print(f"search: {source.name}, {split.num_train} + {split.num_val} images, {steps} steps/epoch x "
-        f"{FLAGS.epochs} epochs, {FLAGS.layers} cells, C={FLAGS.init_channels}, "
-        f"{FLAGS.levels} level(s), connection {'learned' if FLAGS.learn_connection else 'fixed'}, "
-        f"{model.count_weight_params():,} weights")
-  for k, resource in enumerate(costs.RESOURCES):
-    b = bounds.get(resource)
-    print(f"  Φ_{resource} at start {costs.fmt_count(phi0[k])}"
-          + (f", budget {b}" if b is not None else ", unconstrained"))
-  if any(b is not None for b in bounds.values()):
-    print(f"  projection every {FLAGS.projection_interval} steps after a warm start of {warmup} "
-          f"steps, at most {FLAGS.projection_iters} iterations, λ {FLAGS.lambda_init} x "
-          f"{FLAGS.lambda_decay} per projection")
-  print(f"  output: {out}")
-  sys.stdout.flush()
-
-  writer = tf.summary.create_file_writer(os.path.join(out, "tensorboard", "search"))
-  monitor = cb.SearchMonitor(out, plan, bounds, settings, writer,
+  # Every worker writes into its own directory; the chief's is --output_dir. All restore the
+  # chief's checkpoints.
+  own = out if chief else os.path.join(out, "workers", f"worker-{dist.worker_index(strategy)}")
+  chief_checkpoints = os.path.join(out, ckpt.CHECKPOINT_DIR)
+  checkpoint = ckpt.SearchCheckpoint(os.path.join(own, ckpt.CHECKPOINT_DIR), model,
+                                     restore_directory=chief_checkpoints)
+  writer = None
+  monitor = cb.SearchMonitor(own, plan, bounds, settings, writer,
                              every_n_steps=min(FLAGS.report_freq, max(1, steps)),
                              fit_budget=FLAGS.derive == "budget")
-  projection = cb.ProjectionSchedule(FLAGS.projection_interval, warmup, writer, verbose=True)
-  callbacks = [projection, monitor,
-               keras.callbacks.TensorBoard(os.path.join(out, "tensorboard"), update_freq="epoch")]
-  # repeat(): fit draws steps_per_epoch batches per epoch from one iterator; each pass over the
-  # halves reshuffles and re-augments.
-  model.fit(split.pairs().repeat(), epochs=FLAGS.epochs, steps_per_epoch=steps,
-            callbacks=callbacks, shuffle=False, verbose=1 if sys.stdout.isatty() else 2)
+  projection = cb.ProjectionSchedule(FLAGS.projection_interval, warmup, writer, verbose=chief)
+  loop = SearchLoop(model, strategy, inputs, FLAGS.epochs, projection, monitor,
+                    checkpoint=checkpoint, checkpoint_steps=FLAGS.checkpoint_steps,
+                    report_freq=FLAGS.report_freq, chief=chief)
+  resumed = mode == "resume" and loop.restore()   # a bad checkpoint stops here, nothing written
+
+  # every check has passed: now the run may write
+  if mode == "fresh" and FLAGS.overwrite and chief:
+    import shutil
+    shutil.rmtree(chief_checkpoints, ignore_errors=True)
+  os.makedirs(own, exist_ok=True)
+  if chief:
+    io_utils.atomic_write_text(os.path.join(out, "flags.txt"), FLAGS.flags_into_string())
+    io_utils.atomic_write_text(os.path.join(out, ckpt.RUN_FILE), json.dumps(
+        {"format_version": ckpt.FORMAT_VERSION, "settings": settings}, indent=2) + "\n")
+  writer = tf.summary.create_file_writer(os.path.join(own, "tensorboard", "search"))
+  monitor.writer = projection.writer = writer
+  loop.writer = tf.summary.create_file_writer(os.path.join(own, "tensorboard", "train"))
+
+  say = print if chief else (lambda *a, **k: None)
+  phi0 = model.phi().numpy()
+  say(f"search: {source.name}, {inputs.num_train} + {inputs.num_val} images, {steps} steps/epoch "
+      f"x {FLAGS.epochs} epochs, {FLAGS.layers} cells, C={FLAGS.init_channels}, "
+      f"{FLAGS.levels} level(s), connection {'learned' if FLAGS.learn_connection else 'fixed'}, "
+      f"{model.count_weight_params():,} weights")
+  say(f"  strategy {FLAGS.strategy}: {strategy.num_replicas_in_sync} replica(s), global batch "
+      f"{FLAGS.batch_size} ({FLAGS.batch_size // strategy.num_replicas_in_sync} per replica)"
+      + (", deterministic" if FLAGS.deterministic else ""))
+  for k, resource in enumerate(costs.RESOURCES):
+    b = bounds.get(resource)
+    say(f"  Φ_{resource} {'now' if resumed else 'at start'} {costs.fmt_count(phi0[k])}"
+        + (f", budget {b}" if b is not None else ", unconstrained"))
+  if any(b is not None for b in bounds.values()):
+    say(f"  projection every {FLAGS.projection_interval} steps after a warm start of {warmup} "
+        f"steps, at most {FLAGS.projection_iters} iterations, λ {FLAGS.lambda_init} x "
+        f"{FLAGS.lambda_decay} per projection")
+  if resumed:
+    say(f"  resuming from {loop.last_checkpoint}: step {loop.global_step}, "
+        f"{loop.epochs_done} epoch(s) done")
+  say(f"  checkpoints every {FLAGS.checkpoint_steps or 'epoch'}"
+      f"{' steps and every epoch' if FLAGS.checkpoint_steps else ''} in {chief_checkpoints}")
+  say(f"  output: {out}")
+  sys.stdout.flush()
+
+  try:
+    loop.run()
+  except NonFiniteError as error:
+    sys.stderr.write(f"rc-darts-search: error: {error}\n")
+    sys.stderr.flush()
+    return 1
 
   genotype = monitor.current_genotype()
   genotype.meta["epoch"] = FLAGS.epochs
   genotype.meta["search_seconds"] = round(time.perf_counter() - started, 1)
   genotype.meta["projections"] = projection.history
-  monitor.save_histories(os.path.join(out, "search_history.npz"))
-  io_utils.atomic_write_text(os.path.join(out, "projections.json"),
+  genotype.meta["strategy"] = {"name": FLAGS.strategy,
+                               "replicas": strategy.num_replicas_in_sync}
+  monitor.save_histories(os.path.join(own, "search_history.npz"))
+  io_utils.atomic_write_text(os.path.join(own, "projections.json"),
                              json.dumps(projection.history, indent=2))
-  save_genotype(genotype, os.path.join(out, "genotype.json"))
-  theta_path = os.path.join(out, "theta.npz")
-  np.savez(theta_path + ".tmp.npz", theta_cells=model.theta_cells.numpy(),
+  save_genotype(genotype, os.path.join(own, "genotype.json"))
+  theta_path = os.path.join(own, "theta.npz")
+  tmp = f"{theta_path}.tmp{os.getpid()}.npz"
+  np.savez(tmp, theta_cells=model.theta_cells.numpy(),
            theta_connection=model.theta_connection.numpy())
-  os.replace(theta_path + ".tmp.npz", theta_path)
+  os.replace(tmp, theta_path)
+  if not chief:
+    return 0
 
   exact = genotype.meta["exact_cost"]
   print("\nderived genotype:")
@@ -205,6 +285,8 @@ def main(argv):
       print(f"    {change}")
   for warning in genotype.meta["warnings"]:
     print(f"  warning: {warning}")
+  if loop.checkpoints_written:
+    print(f"  checkpoints: {loop.checkpoints_written} written, {loop.checkpoint_seconds:.2f} s")
   print(f"  search time {genotype.meta['search_seconds']:.0f} s; wrote {out}/genotype.json")
   return 0
 

@@ -34,6 +34,14 @@ class ProjectionSchedule(keras.callbacks.Callback):
     self.step = 0
     self.history = []
 
+  def get_state(self) -> dict:
+    """What a checkpoint keeps of the schedule (JSON)."""
+    return {"step": self.step, "history": self.history}
+
+  def set_state(self, state: dict) -> None:
+    self.step = int(state.get("step", 0))
+    self.history = list(state.get("history", []))
+
   def on_train_batch_end(self, batch, logs=None):
     self.step += 1
     due = self.step >= self.warmup and (self.step - self.warmup) % self.interval == 0
@@ -80,6 +88,17 @@ class SearchMonitor(keras.callbacks.Callback):
     self.step = 0
     self.phi_history = []     # (step, Φ params, Φ MACs)
     self.theta_history = []   # (epoch, softmax θ cells [G, 14, 8])
+
+  def get_state(self) -> dict:
+    """What a checkpoint keeps of the monitor (JSON): the step and the histories."""
+    return {"step": self.step, "phi_history": [list(r) for r in self.phi_history],
+            "theta_history": [[e, np.asarray(p).tolist()] for e, p in self.theta_history]}
+
+  def set_state(self, state: dict) -> None:
+    self.step = int(state.get("step", 0))
+    self.phi_history = [tuple(r) for r in state.get("phi_history", [])]
+    self.theta_history = [(int(e), np.asarray(p, np.float32))
+                          for e, p in state.get("theta_history", [])]
 
   def on_train_batch_end(self, batch, logs=None):
     self.step += 1

@@ -26,12 +26,33 @@ BN_EPSILON = ops.BN_EPSILON
 
 
 def search_bn(x):
-  """Batch normalisation with batch statistics and no γ/β (one fused op, gradient included)."""
+  """Batch normalisation with batch statistics and no γ/β (one fused op, gradient included).
+
+  Under a tf.distribute strategy with several replicas the statistics are those of the global
+  batch (sums all-reduced across replicas, "sync BN"), so a step on N replicas equals a step on
+  one device with the same global batch.
+  """
+  ctx = tf.distribute.get_replica_context()
+  if ctx is not None and ctx.num_replicas_in_sync > 1:
+    return _sync_search_bn(x, ctx)
   channels = x.shape[-1]
   y, _, _ = tf.compat.v1.nn.fused_batch_norm(
       x, scale=tf.ones([channels], x.dtype), offset=tf.zeros([channels], x.dtype),
       epsilon=BN_EPSILON, is_training=True)
   return y
+
+
+def _sync_search_bn(x, ctx):
+  """search_bn with the mean and variance of the global batch (all-reduced sums)."""
+  axes = [0, 1, 2]
+  count = tf.cast(tf.reduce_prod(tf.shape(x)[:3]), tf.float32)
+  x32 = tf.cast(x, tf.float32)
+  total, total_sq, count = ctx.all_reduce(
+      tf.distribute.ReduceOp.SUM,
+      [tf.reduce_sum(x32, axes), tf.reduce_sum(tf.square(x32), axes), count])
+  mean = total / count
+  variance = tf.maximum(total_sq / count - tf.square(mean), 0.0)
+  return tf.cast((x32 - mean) * tf.math.rsqrt(variance + BN_EPSILON), x.dtype)
 
 
 def _dims(x):

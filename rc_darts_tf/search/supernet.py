@@ -4,10 +4,13 @@
   theta_cells       [G, 14, 8]: rows 0..levels-1 are the normal-cell levels (normal cells split
                     evenly by depth), row `levels` is the reduce cells' θ;
   theta_connection  [4]: the connection cell's θ (only with learn_connection).
-They are owned by a second optimizer (`arch_optimizer`, Adam). One train_step (traced once) does:
+They are owned by a second optimizer (`arch_optimizer`, Adam). One search_step (traced once; run
+under any tf.distribute strategy by search/loop.py, or by Keras's fit through train_step) does:
   1. SGD with momentum on the weights w with a training batch (DARTS: L2 weight decay added to the
      clipped gradient, as PyTorch's SGD does);
   2. Adam on θ with a validation batch (first order; L2 weight decay on θ as DARTS's Adam).
+With several replicas both gradients are averaged over the replicas (and batch norm uses the
+global batch's statistics), so the step equals one device's on the same global batch.
 The dataset yields ((x_train, y_train), (x_val, y_val)). Metrics: loss, acc (weights batch),
 arch_loss, arch_acc (architecture batch, training-mode BN), phi_params, phi_macs (Φ at the step),
 feasible (1 when Φ is inside the bounds).
@@ -116,6 +119,10 @@ class SearchNetwork(keras.Model):
     kwargs.setdefault("jit_compile", False)  # XLA compile of a supernet takes minutes on CPU
     super().compile(optimizer=optimizer, **kwargs)
     self.arch_optimizer = arch_optimizer
+    for opt in (optimizer, arch_optimizer):
+      # search_step hands the optimizers gradients already averaged over the replicas; Keras's
+      # own all-reduce (a SUM) would count them num_replicas times.
+      opt._all_reduce_sum_gradients = lambda grads_and_vars: list(grads_and_vars)
 
   def build_optimizers(self):
     """Build the model and both optimizers' slots eagerly, so the traced step creates nothing."""
@@ -143,12 +150,37 @@ class SearchNetwork(keras.Model):
     grads = tape.gradient(loss, w_vars + a_vars)
     return loss, logits, grads[:len(w_vars)], grads[len(w_vars):]
 
-  def train_step(self, data):
+  def use_synchronized_batch_norm(self, enabled: bool = True):
+    """Give the Keras BatchNormalization layers (stem, connection, preprocessing) the statistics
+    of the global batch under a multi-replica strategy (the MixedOps' search_bn does this by
+    itself), so N replicas compute what one device computes on the same global batch."""
+    for layer in self._flatten_layers(include_self=False, recursive=True):
+      if isinstance(layer, keras.layers.BatchNormalization):
+        layer.synchronized = bool(enabled)
+
+  def search_step(self, data):
+    """One first-order search step (w on the training batch, then θ on the validation batch).
+
+    Runs in replica context (the default strategy's, or inside `strategy.run`): the gradients of
+    w and θ are averaged over the replicas before clipping and weight decay, so every replica
+    applies the same update and a step equals one device's on the same global batch. Returns
+    the step's logs, averaged over replicas: loss, acc, arch_loss, arch_acc, phi_params,
+    phi_macs, feasible (1.0 when Φ is inside the bounds) and finite (1.0 when the losses and θ
+    are finite).
+    """
     (x, y), (x_val, y_val) = data
-    if self._grad_fn is None:
-      self._grad_fn = tf.function(self._loss_and_grads, autograph=False)
+    ctx = tf.distribute.get_replica_context()
+    if ctx is not None and ctx.num_replicas_in_sync > 1:
+      # Synchronisation points (sync BN, BN moving-statistics updates of mirrored variables) may
+      # not sit in a nested tf.function: the forward/backward pass is traced inline, twice.
+      grad_fn = self._loss_and_grads
+    else:
+      if self._grad_fn is None:
+        self._grad_fn = tf.function(self._loss_and_grads, autograph=False)
+      grad_fn = self._grad_fn
     w_vars = self.weight_variables
-    loss, logits, grads, _ = self._grad_fn(x, y)
+    loss, logits, grads, _ = grad_fn(x, y)
+    grads = _replica_mean(ctx, grads)
     if self.grad_clip:
       grads, _ = tf.clip_by_global_norm(grads, self.grad_clip)
     if self.weight_decay:
@@ -156,25 +188,40 @@ class SearchNetwork(keras.Model):
     self.optimizer.apply(grads, w_vars)
 
     a_vars = self.arch_variables
-    arch_loss, val_logits, _, a_grads = self._grad_fn(x_val, y_val)
+    arch_loss, val_logits, _, a_grads = grad_fn(x_val, y_val)
+    a_grads = _replica_mean(ctx, a_grads)
     if self.arch_weight_decay:
       a_grads = [g + self.arch_weight_decay * v for g, v in zip(a_grads, a_vars)]
     self.arch_optimizer.apply(a_grads, a_vars)
 
+    loss, acc, arch_loss, arch_acc = _replica_mean(
+        ctx, [loss, _accuracy(y, logits), arch_loss, _accuracy(y_val, val_logits)])
     phi = self.phi()
-    self.trackers["loss"].update_state(loss)
-    self.trackers["acc"].update_state(_accuracy(y, logits))
-    self.trackers["arch_loss"].update_state(arch_loss)
-    self.trackers["arch_acc"].update_state(_accuracy(y_val, val_logits))
-    self.trackers["phi_params"].update_state(phi[0])
-    self.trackers["phi_macs"].update_state(phi[1])
-    self.trackers["feasible"].update_state(tf.cast(self.projection.feasible(phi), tf.float32))
+    finite = tf.reduce_all([tf.math.is_finite(loss), tf.math.is_finite(arch_loss)] +
+                           [tf.reduce_all(tf.math.is_finite(v)) for v in a_vars])
+    return {"loss": loss, "acc": acc, "arch_loss": arch_loss, "arch_acc": arch_acc,
+            "phi_params": phi[0], "phi_macs": phi[1],
+            "feasible": tf.cast(self.projection.feasible(phi), tf.float32),
+            "finite": tf.cast(finite, tf.float32)}
+
+  def train_step(self, data):
+    """Keras's hook (model.fit): search_step plus the running means of its logs."""
+    logs = self.search_step(data)
+    for name, tracker in self.trackers.items():
+      tracker.update_state(logs[name])
     return {name: tracker.result() for name, tracker in self.trackers.items()}
 
   def project(self):
     """Phase II: move θ to the nearest feasible point (see projection.py). Returns
     (iterations, Φ after, feasible after) as tensors."""
     return self.projection()
+
+
+def _replica_mean(ctx, values):
+  """Mean over the replicas of a list of tensors (identity with one replica)."""
+  if ctx is None or ctx.num_replicas_in_sync == 1:
+    return list(values)
+  return ctx.all_reduce(tf.distribute.ReduceOp.MEAN, list(values))
 
 
 def _accuracy(labels, logits):
