@@ -1,4 +1,5 @@
-"""Export flags: which artifacts to write and how to measure them."""
+"""Export flags: what to export (a trained model directory or a genotype with random weights),
+which artifacts to write and how to measure them."""
 
 from absl import flags as absl_flags
 
@@ -24,3 +25,40 @@ def define_export_flags(flag_values=absl_flags.FLAGS):
                             flag_values=flag_values)
   absl_flags.DEFINE_integer("warmup_runs", 5, "Untimed warm-up runs before timing.",
                             lower_bound=0, flag_values=flag_values)
+  absl_flags.DEFINE_integer("calibration_images", 200,
+                            "Representative images for full-integer int8 calibration (training "
+                            "split of --dataset, or generated).", lower_bound=1,
+                            flag_values=flag_values)
+  absl_flags.DEFINE_boolean("require_parity", False,
+                            "Exit 1 (after writing everything) when a file fails its parity "
+                            "check.", flag_values=flag_values)
+
+
+def define_export_source_flags(flag_values=absl_flags.FLAGS):
+  """--model_dir, or --genotype plus the geometry of a random-weight network. Geometry flags
+  other entry points already define (--init_channels, --layers, --stem) are reused."""
+  if not already_defined(flag_values, "model_dir"):
+    absl_flags.DEFINE_string(
+        "model_dir", None,
+        "A trained model directory written by rc-darts-train (model.keras, model_info.json). "
+        "Give this or --genotype.", flag_values=flag_values)
+  if not already_defined(flag_values, "genotype"):
+    absl_flags.DEFINE_string(
+        "genotype", None,
+        "Export this genotype with random weights (cost-only studies): a genotype JSON file, a "
+        "DARTS-style 'Genotype(normal=[...], ...)' string, or a registered name (DARTS_V1, "
+        "DARTS_V2, DARTS, PDARTS). Give this or --model_dir.", flag_values=flag_values)
+  if not already_defined(flag_values, "init_channels"):
+    absl_flags.DEFINE_integer("init_channels", 36, "With --genotype: channels C of the first "
+                              "cell.", lower_bound=2, flag_values=flag_values)
+  if not already_defined(flag_values, "layers"):
+    absl_flags.DEFINE_integer("layers", 20, "With --genotype: number of cells.", lower_bound=3,
+                              flag_values=flag_values)
+  if not already_defined(flag_values, "stem"):
+    absl_flags.DEFINE_enum("stem", "cifar", ["cifar", "imagenet"],
+                           "With --genotype: network stem (cifar: 3x3 conv, 3C; imagenet: two "
+                           "strided stems, /8).", flag_values=flag_values)
+  if not already_defined(flag_values, "num_classes"):
+    absl_flags.DEFINE_integer("num_classes", 10, "With --genotype: classes of the classifier "
+                              "(the dataset's when --dataset is given).", lower_bound=1,
+                              flag_values=flag_values)

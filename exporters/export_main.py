@@ -1,0 +1,221 @@
+"""rc-darts-export: TFLite (fp32, fp16, int8) and ONNX files with params, MACs, latency and parity
+measured on the files themselves, beside costs.py's figures.
+
+  rc-darts-export --model_dir=runs/train --dataset=imagefolder:../shared/data/cifar10-jpeg \
+      --output_dir=runs/export
+  rc-darts-export --genotype=DARTS_V2 --init_channels=36 --layers=20 --output_dir=runs/darts_v2
+  rc-darts-export --genotype=runs/search/genotype.json --formats=tflite_int8 --formats=onnx
+
+Input: --model_dir (a directory written by rc-darts-train: model.keras + model_info.json) or
+--genotype with --init_channels, --layers, --stem, --image_size, --num_classes (random weights,
+for cost-only studies). Images: with --dataset on the command line, the dataset's test images for
+parity and its training images for int8 calibration; otherwise generated standard-normal images
+(seeded by --seed).
+
+Writes into --output_dir (refused if it holds an earlier export, unless --overwrite; every file
+is written atomically, and a failed run removes what it wrote):
+  model_fp32.tflite, model_fp16.tflite, model_int8.tflite, model.onnx   as --formats asks
+  report.json                                                           see exporters/report.py
+and prints one table row per file.
+"""
+
+from rc_darts_tf import cli  # first: quiets TensorFlow before it is imported
+
+import json  # noqa: E402
+import os  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+
+from absl import flags as absl_flags  # noqa: E402
+
+from flags.data import define_data_flags  # noqa: E402
+from flags.export import define_export_flags, define_export_source_flags  # noqa: E402
+from flags.output import define_output_flags  # noqa: E402
+from flags.train import define_batch_flags  # noqa: E402
+
+define_export_flags()
+define_export_source_flags()
+define_data_flags()
+define_batch_flags()
+define_output_flags(output_dir="runs/export")
+FLAGS = absl_flags.FLAGS
+PROG = "rc-darts-export"
+DEFAULT_IMAGE_SIZE = 32
+
+
+def _resolve_input():
+  """(genotype, geometry dict, model_dir or None); only reads, raises RcDartsError."""
+  from rc_darts_tf import genotype as genotype_lib
+  from rc_darts_tf.errors import GenotypeError, RcDartsError
+  if FLAGS.model_dir and FLAGS["genotype"].present:
+    raise RcDartsError("give --model_dir or --genotype, not both")
+  if not FLAGS.model_dir and not FLAGS.genotype:
+    raise RcDartsError("nothing to export: give --model_dir=DIR (a trained model from "
+                       "rc-darts-train) or --genotype=SPEC (random weights)")
+  if FLAGS.model_dir:
+    path = os.path.abspath(FLAGS.model_dir)
+    if not os.path.isdir(path):
+      raise RcDartsError(f"--model_dir={FLAGS.model_dir} does not exist or is not a directory")
+    for name in ("model.keras", "model_info.json"):
+      if not os.path.isfile(os.path.join(path, name)):
+        raise RcDartsError(f"--model_dir={FLAGS.model_dir} holds no {name} (expected a "
+                           "directory written by rc-darts-train)")
+    try:
+      with open(os.path.join(path, "model_info.json")) as f:
+        info = json.load(f)
+      geometry = {k: info[k] for k in ("init_channels", "layers", "stem", "image_size",
+                                       "num_classes")}
+      genotype = genotype_lib.Genotype.from_json_dict(info["genotype"],
+                                                      source=f"{path}/model_info.json")
+    except (OSError, ValueError, KeyError, TypeError) as error:
+      raise RcDartsError(f"--model_dir={FLAGS.model_dir}: model_info.json is unreadable "
+                         f"({type(error).__name__}: {error})") from None
+    return genotype.validate(), geometry, path
+  genotype = genotype_lib.resolve(FLAGS.genotype).validate()
+  geometry = {"init_channels": FLAGS.init_channels, "layers": FLAGS.layers, "stem": FLAGS.stem,
+              "image_size": FLAGS.image_size or DEFAULT_IMAGE_SIZE,
+              "num_classes": FLAGS.num_classes}
+  if genotype is None:
+    raise GenotypeError(f"--genotype={FLAGS.genotype}: no genotype")
+  return genotype, geometry, None
+
+
+def _load_model(model_dir, num_classes):
+  import keras
+  from rc_darts_tf import network  # noqa: F401  (registers the custom layers)
+  from rc_darts_tf.errors import RcDartsError
+  try:
+    model = keras.saving.load_model(os.path.join(model_dir, "model.keras"), compile=False)
+  except Exception as error:  # Keras raises many types for a bad file
+    first = (str(error).strip().splitlines() or [type(error).__name__])[0]
+    raise RcDartsError(f"--model_dir={model_dir}: model.keras cannot be loaded ({first})") \
+        from None
+  if len(model.outputs) != 1 or tuple(model.outputs[0].shape[1:]) != (num_classes,):
+    raise RcDartsError(f"--model_dir={model_dir}: model.keras should output logits [batch, "
+                       f"{num_classes}], it outputs {[tuple(o.shape) for o in model.outputs]}")
+  return network.inference_model(model)
+
+
+def main(argv):
+  if len(argv) > 1:
+    cli.fail(PROG, f"unexpected arguments {' '.join(argv[1:])!r}: all options are flags")
+  from rc_darts_tf import io_utils
+  from rc_darts_tf.errors import RcDartsError
+  started = time.perf_counter()
+  formats = list(dict.fromkeys(FLAGS.formats))
+  genotype, geometry, model_dir = _resolve_input()
+  from rc_darts_tf import network
+  plan = network.plan_for(genotype, geometry["init_channels"], geometry["layers"],
+                          geometry["stem"], geometry["image_size"], geometry["num_classes"])
+  from exporters import artifacts
+  out = io_utils.prepare_output_dir(FLAGS.output_dir, artifacts.MARKERS, FLAGS.overwrite)
+  source = None
+  if FLAGS["dataset"].present:
+    from rc_darts_tf import data
+    source = data.load_source(FLAGS.dataset, data_dir=FLAGS.data_dir,
+                              manual_dir=FLAGS.manual_dir, download=FLAGS.download,
+                              image_size=geometry["image_size"])
+    if model_dir is None and not FLAGS["num_classes"].present:
+      geometry["num_classes"] = source.num_classes
+      plan = network.plan_for(genotype, geometry["init_channels"], geometry["layers"],
+                              geometry["stem"], geometry["image_size"], geometry["num_classes"])
+
+  import keras
+  if model_dir:
+    model = _load_model(model_dir, geometry["num_classes"])
+    weights = "trained"
+  else:
+    keras.utils.set_random_seed(FLAGS.seed)
+    try:
+      model = network.build_network(genotype, geometry["init_channels"], geometry["layers"],
+                                    geometry["stem"], geometry["image_size"],
+                                    geometry["num_classes"], seed=FLAGS.seed)
+    except ValueError as error:     # e.g. channels not divisible by a grouped conv's groups
+      raise RcDartsError(f"--genotype={FLAGS.genotype} at --init_channels="
+                         f"{geometry['init_channels']} --layers={geometry['layers']}: "
+                         f"{error}") from None
+    weights = f"random (seed {FLAGS.seed})"
+  expected = artifacts.expected_costs(model, plan, genotype)
+  if source is not None:
+    images = artifacts.dataset_images(source, FLAGS.parity_images, FLAGS.calibration_images,
+                                      FLAGS.seed)
+  else:
+    images = artifacts.Images(
+        artifacts.generated_images(FLAGS.parity_images, geometry["image_size"], FLAGS.seed),
+        artifacts.generated_images(FLAGS.calibration_images, geometry["image_size"],
+                                   FLAGS.seed + 1), None,
+        f"generated: {FLAGS.parity_images} standard-normal images for parity, "
+        f"{FLAGS.calibration_images} for int8 calibration (seed {FLAGS.seed})")
+
+  print(f"export: {'--model_dir=' + model_dir if model_dir else '--genotype=' + FLAGS.genotype} "
+        f"({weights} weights): {geometry['layers']} cells, C={geometry['init_channels']}, "
+        f"{geometry['stem']} stem, {geometry['image_size']}x{geometry['image_size']}, "
+        f"{geometry['num_classes']} classes; costs.py: {expected.params:,} params, "
+        f"{expected.macs:,} MACs")
+  print(f"  images: {images.source}")
+  print(f"  output: {out}")
+  sys.stdout.flush()
+
+  from exporters import measure, report as report_lib
+  created = not os.path.isdir(out)
+  written = []
+  try:
+    os.makedirs(out, exist_ok=True)
+    if FLAGS.overwrite:
+      for name in artifacts.MARKERS:
+        if os.path.exists(os.path.join(out, name)):
+          os.unlink(os.path.join(out, name))
+    records = artifacts.export_all(
+        model, formats, out, images, expected, opset=FLAGS.opset, threads=FLAGS.threads,
+        runs=FLAGS.latency_runs, warmup=FLAGS.warmup_runs, written=written,
+        log=lambda line: print(line, flush=True))
+    keras_latency = measure.keras_latency(model, FLAGS.latency_runs, FLAGS.warmup_runs,
+                                          images.parity[0])
+    report = {
+        "format_version": 1,
+        "network": {"source": model_dir or FLAGS.genotype, "weights": weights,
+                    "genotype": genotype.to_json_dict(), **geometry},
+        "costs": {"params": expected.params, "macs": expected.macs,
+                  "bn_affine_params": expected.bn_affine_params,
+                  "classifier_bias": expected.classifier_bias, "source": "rc_darts_tf.costs"},
+        "keras": {"params": int(sum(int(v.numpy().size) for v in model.trainable_weights)),
+                  "latency_ms": keras_latency.as_dict()},
+        "images": {"source": images.source, "parity": int(len(images.parity)),
+                   "calibration": int(len(images.calibration)),
+                   "labelled": images.labels is not None},
+        "artifacts": records,
+        "conventions": report_lib.CONVENTIONS,
+        "seconds": round(time.perf_counter() - started, 1),
+    }
+    path = os.path.join(out, artifacts.REPORT)
+    written.append(path)
+    report_lib.write_json(path, report)
+  except BaseException as error:
+    for path in written:
+      if os.path.exists(path):
+        os.unlink(path)
+    if created and os.path.isdir(out) and not os.listdir(out):
+      os.rmdir(out)
+    if isinstance(error, (artifacts.tflite.ConversionError,
+                          artifacts.onnx_export.ConversionError, measure.MeasureError)):
+      raise RcDartsError(str(error)) from None
+    raise
+  print()
+  print(report_lib.table(report))
+  print(f"\nwrote {', '.join(r['file'] for r in records)}, report.json in {out} "
+        f"({report['seconds']:.0f} s)")
+  failed = [r["format"] for r in records if not r["parity"]["passed"]]
+  if failed:
+    print(f"warning: parity check failed for {', '.join(failed)} (see report.json)",
+          file=sys.stderr)
+    if FLAGS.require_parity:
+      return 1
+  return 0
+
+
+def run():
+  cli.run(main)
+
+
+if __name__ == "__main__":
+  run()

@@ -1,0 +1,340 @@
+"""Exporters: TFLite (fp32, fp16, int8) and ONNX files, measured on the files themselves.
+
+  builtin ops    every TFLite flavour lists builtin operators only (no Flex / custom), and the
+                 flavours are real (fp16 weights behind DEQUANTIZE, int8 tensors in the int8 file)
+  MACs           measured on each file (flatbuffer operators and tensor shapes; ONNX graph after
+                 shape inference) == costs.genotype_cost exactly: DARTS_V2 at the acceptance size
+                 (C = 36, 20 cells), and a small network per connection op (conv_1x1,
+                 group_conv_1x1_g2 / _g4 with shuffle, dil_conv_3x3)
+  params         kernels in every file == costs.py params - BN gamma/beta - classifier bias
+                 (BN folding, exact)
+  onnx_tool      its per-node MACs over Conv / Gemm / MatMul nodes within 1% of ours
+  parity         a small network trained for a few steps on generated class-separable images (so
+                 logits are not degenerate and BN statistics are not the initial ones): fp32 TFLite
+                 and ONNX relative logit diff <= 1e-4, fp16 <= 1e-2, int8 top-1 agreement >= 98%
+  CLI            rc-darts-export on a trained-model directory with a dataset: every file, report.json
+                 and the table; a second run is refused; bad inputs exit 2 with one line and leave
+                 nothing behind
+"""
+
+import json
+import os
+import subprocess
+import sys
+
+import keras
+import numpy as np
+import pytest
+
+from exporters import artifacts, measure, onnx_export, parity, tflite
+from rc_darts_tf import costs, network
+from rc_darts_tf import genotype as genotype_lib
+from tests.helpers import REPO, error_lines, run_entry
+
+CONNECTION_OPS = ("conv_1x1", "group_conv_1x1_g2", "group_conv_1x1_g4", "dil_conv_3x3")
+BUILTIN_EXPECTED = {"CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "ADD", "RELU",
+                    "CONCATENATION", "MAX_POOL_2D", "AVERAGE_POOL_2D", "STRIDED_SLICE", "PAD",
+                    "MUL", "MEAN", "DEQUANTIZE", "QUANTIZE", "RESHAPE", "TRANSPOSE", "SPLIT",
+                    "SPACE_TO_BATCH_ND", "BATCH_TO_SPACE_ND", "SUB", "DIV", "SLICE"}
+NUM_CLASSES = 4
+IMAGE_SIZE = 16
+
+
+def _cost(genotype, c, layers, image_size=32, num_classes=10):
+  plan = network.plan_for(genotype, c, layers, "cifar", image_size, num_classes)
+  return costs.genotype_cost(plan, genotype.normal, genotype.reduce, genotype.connection)
+
+
+def _expected(model, genotype, c, layers, image_size=32, num_classes=10):
+  plan = network.plan_for(genotype, c, layers, "cifar", image_size, num_classes)
+  return artifacts.expected_costs(model, plan, genotype)
+
+
+def _class_images(count, seed):
+  """Class-separable images: class k brightens one quadrant-channel pattern, plus noise."""
+  rng = np.random.default_rng(seed)
+  labels = rng.integers(0, NUM_CLASSES, count)
+  images = 0.7 * rng.standard_normal((count, IMAGE_SIZE, IMAGE_SIZE, 3)).astype(np.float32)
+  half = IMAGE_SIZE // 2
+  for i, k in enumerate(labels):
+    r, c = divmod(int(k), 2)
+    images[i, r * half:(r + 1) * half, c * half:(c + 1) * half, k % 3] += 2.0
+  return images, labels.astype(np.int32)
+
+
+@pytest.fixture(scope="module")
+def trained():
+  """DARTS_V2, C = 8, 3 cells, 16x16, 4 classes, trained a few epochs on generated images; all
+  four files written and measured by artifacts.export_all."""
+  keras.utils.set_random_seed(1)
+  genotype = genotype_lib.resolve("DARTS_V2")
+  model = network.build_network(genotype, 8, 3, "cifar", IMAGE_SIZE, NUM_CLASSES)
+  x, y = _class_images(384, seed=1)
+  model.compile(optimizer=keras.optimizers.Adam(3e-3),
+                loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+  model.fit(x, y, batch_size=32, epochs=4, verbose=0)
+  px, py = _class_images(100, seed=2)
+  images = artifacts.Images(px, x[:64], py, "generated class-separable images")
+  expected = _expected(model, genotype, 8, 3, IMAGE_SIZE, NUM_CLASSES)
+  return {"model": model, "genotype": genotype, "expected": expected, "images": images}
+
+
+@pytest.fixture(scope="module")
+def trained_files(trained, tmp_path_factory):
+  out = str(tmp_path_factory.mktemp("export_trained"))
+  records = artifacts.export_all(trained["model"], artifacts.FORMATS, out, trained["images"],
+                                 trained["expected"], runs=3, warmup=1)
+  return {r["format"]: r for r in records}
+
+
+# ---------------------------------------------------------------------------------------------
+# builtin operators, flavours
+
+
+def test_every_tflite_flavour_uses_builtin_operators_only(trained_files):
+  for fmt in tflite.FLAVOURS:
+    with open(trained_files[fmt]["path"], "rb") as f:
+      names = tflite.operators(f.read())
+    print(fmt, sorted(set(names)))
+    assert names and not tflite.non_builtin(names), (fmt, names)
+    assert set(names) <= BUILTIN_EXPECTED, (fmt, sorted(set(names) - BUILTIN_EXPECTED))
+    assert {"CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED"} <= set(names), fmt
+  with open(trained_files["tflite_fp16"]["path"], "rb") as f:
+    assert "DEQUANTIZE" in tflite.operators(f.read())   # fp16 weights, de-quantised at load
+  io = trained_files["tflite_int8"]["io"]
+  assert io["inputs"][0]["dtype"] == "int8" and io["outputs"][0]["dtype"] == "int8", io
+  assert trained_files["tflite_fp32"]["io"]["inputs"][0]["shape"] == [1, IMAGE_SIZE,
+                                                                      IMAGE_SIZE, 3]
+
+
+def test_the_builtin_check_notices_a_custom_operator():
+  assert tflite.non_builtin(["CONV_2D", "CUSTOM:FlexConv2D", "ADD"]) == ["CUSTOM:FlexConv2D"]
+  assert tflite.non_builtin(["CONV_2D", "ADD"]) == []
+
+
+# ---------------------------------------------------------------------------------------------
+# MACs and params on the files
+
+
+def _check_costs(record, expected):
+  assert record["macs"] == expected.macs, (record["format"], record["macs"], expected.macs,
+                                           record["macs_by_op"])
+  assert record["macs_lowering_overhead"] == 0, record["format"]
+  assert record["kernel_params"] == (expected.params - expected.bn_affine_params -
+                                     expected.classifier_bias), record["format"]
+  assert record["params"] == record["kernel_params"] + record["bias_params"]
+
+
+def _check_onnx_tool(record):
+  tool = record["onnx_tool"]
+  assert tool["conv_gemm_matmul"] is not None, tool
+  # onnx_tool's Conv/Gemm/MatMul MACs, less the bias additions it charges, within 1% of ours
+  less_bias = tool["conv_gemm_matmul_less_bias"]
+  assert abs(less_bias - record["macs"]) <= 0.01 * record["macs"], (tool, record["macs"])
+  if not record["bias_params"]:                     # no bias input anywhere: the raw figure
+    assert abs(tool["conv_gemm_matmul"] - record["macs"]) <= 0.01 * record["macs"], tool
+  assert tool["total_all_ops"] > tool["conv_gemm_matmul"], tool   # pooling, element-wise ops
+
+
+def test_trained_network_macs_and_params_on_every_file(trained, trained_files):
+  expected = trained["expected"]
+  assert expected.macs == _cost(trained["genotype"], 8, 3, IMAGE_SIZE, NUM_CLASSES).macs
+  for fmt in artifacts.FORMATS:
+    _check_costs(trained_files[fmt], expected)
+    assert trained_files[fmt]["macs_match"]
+  _check_onnx_tool(trained_files["onnx"])
+  assert trained_files["onnx"]["opset"] >= 17
+  # Trained BN statistics: the converters fold each BN into the conv before it, leaving a
+  # non-zero bias of C per conv (tf2onnx drops all-zero biases, so these are the folded shifts)
+  assert trained_files["onnx"]["bias_params"] > NUM_CLASSES, trained_files["onnx"]
+  assert trained_files["tflite_fp32"]["bias_params"] > trained_files["onnx"]["bias_params"]
+
+
+@pytest.mark.parametrize("connection", CONNECTION_OPS)
+def test_connection_op_networks_macs_exact_on_every_file(connection):
+  """C = 8, 3 cells (both reductions, so the connection op also runs at stride 2 and on the
+  channel-doubling inputs), random weights; every connection op of the registry."""
+  genotype = genotype_lib.resolve("DARTS_V2")
+  genotype.connection = connection
+  keras.utils.set_random_seed(3)
+  model = network.build_network(genotype, 8, 3, "cifar", IMAGE_SIZE, 10)
+  expected = _expected(model, genotype, 8, 3, IMAGE_SIZE)
+  images = artifacts.generated_images(8, IMAGE_SIZE, 0)
+  reference = artifacts.keras_logits(model, images)
+  for fmt in artifacts.FORMATS:
+    data = artifacts.convert(model, fmt, images, 17)
+    record = artifacts.measure_file(fmt, data)
+    record["format"] = fmt
+    _check_costs(record, expected)
+    if fmt == "onnx":
+      _check_onnx_tool(record)
+      logits = measure.onnx_predict(data, images)
+    elif fmt == "tflite_int8":
+      assert not tflite.non_builtin(tflite.operators(data))
+      continue
+    else:
+      assert not tflite.non_builtin(tflite.operators(data))
+      logits = measure.tflite_predict(data, images)
+    assert parity.compare(fmt, reference, logits)["passed"], fmt
+
+
+def test_darts_v2_acceptance_size_macs_exact_on_every_file():
+  """DARTS_V2 as NetworkCIFAR(C = 36, 20 cells) at 32x32: 528,359,040 MACs in costs.py and in
+  each of the four files."""
+  genotype = genotype_lib.resolve("DARTS_V2")
+  keras.utils.set_random_seed(0)
+  model = network.build_network(genotype, 36, 20)
+  expected = _expected(model, genotype, 36, 20)
+  assert expected.macs == 528_359_040 and expected.params == 3_349_342
+  calibration = artifacts.generated_images(4, 32, 0)
+  for fmt in artifacts.FORMATS:
+    record = artifacts.measure_file(fmt, artifacts.convert(model, fmt, calibration, 17))
+    record["format"] = fmt
+    _check_costs(record, expected)
+    if fmt == "onnx":
+      _check_onnx_tool(record)
+
+
+def test_measurement_refuses_dynamic_shapes():
+  """Counting needs static shapes; a file with a dynamic batch is refused, not miscounted."""
+  import tensorflow as tf
+  x = keras.Input((8, 8, 3))
+  model = keras.Model(x, keras.layers.Conv2D(4, 3, padding="same")(x))
+  converter = tf.lite.TFLiteConverter.from_concrete_functions([
+      tf.function(lambda t: model(t)).get_concrete_function(
+          tf.TensorSpec((None, 8, 8, 3), tf.float32))])
+  data = converter.convert()
+  with pytest.raises(measure.MeasureError, match="dynamic"):
+    measure.tflite_cost(data)
+
+
+# ---------------------------------------------------------------------------------------------
+# parity
+
+
+def test_parity_of_every_file_with_the_trained_keras_model(trained_files):
+  fp32, fp16, onnx = (trained_files[f]["parity"] for f in ("tflite_fp32", "tflite_fp16",
+                                                           "onnx"))
+  int8 = trained_files["tflite_int8"]["parity"]
+  print({f: {k: r["parity"][k] for k in ("relative_diff", "top1_agreement", "logit_scale")}
+         for f, r in trained_files.items()})
+  assert fp32["logit_scale"] > 2.0, fp32          # trained: logits far from degenerate
+  assert fp32["relative_diff"] <= 1e-4 and fp32["passed"], fp32
+  assert onnx["relative_diff"] <= 1e-4 and onnx["passed"], onnx
+  assert fp16["relative_diff"] <= 1e-2 and fp16["passed"], fp16
+  assert int8["kind"] == "top1" and int8["top1_agreement"] >= 0.98 and int8["passed"], int8
+  assert fp32["accuracy"] >= 0.9, fp32            # the few steps did learn the classes
+  assert int8["images"] == 100
+
+
+def test_parity_thresholds_fail_when_they_should():
+  reference = np.array([[5.0, 1.0, 0.0], [0.0, 2.0, 1.0]])
+  assert parity.compare("tflite_fp32", reference, reference + 4e-4)["passed"]   # 4e-4 / 5
+  assert not parity.compare("tflite_fp32", reference, reference + 6e-4)["passed"]
+  assert not parity.compare("onnx", reference, reference + 6e-4)["passed"]
+  assert parity.compare("tflite_fp16", reference, reference + 0.04)["passed"]
+  swapped = reference.copy()
+  swapped[1] = [0.0, 1.0, 2.0]
+  record = parity.compare("tflite_int8", reference, swapped)
+  assert record["top1_agreement"] == 0.5 and not record["passed"]
+  small = np.array([[0.01, 0.02]])
+  assert not parity.compare("tflite_fp32", small, small + 2e-4)["passed"]   # scale floor 1
+
+
+# ---------------------------------------------------------------------------------------------
+# the entry point
+
+
+@pytest.fixture(scope="module")
+def model_dir(trained, tmp_path_factory):
+  """A trained-model directory in rc-darts-train's layout."""
+  path = tmp_path_factory.mktemp("trained_model")
+  network.inference_model(trained["model"]).save(str(path / "model.keras"))
+  info = {"genotype": trained["genotype"].to_json_dict(), "init_channels": 8, "layers": 3,
+          "stem": "cifar", "image_size": IMAGE_SIZE, "num_classes": NUM_CLASSES,
+          "dataset": "generated"}
+  (path / "model_info.json").write_text(json.dumps(info))
+  return str(path)
+
+
+@pytest.fixture(scope="module")
+def image_tree_16(tmp_path_factory):
+  from tests.helpers import make_image_tree
+  root = tmp_path_factory.mktemp("tree16")
+  make_image_tree(str(root), classes=NUM_CLASSES, train_per_class=10, test_per_class=6,
+                  size=IMAGE_SIZE)
+  return str(root)
+
+
+def test_cli_exports_a_trained_model_directory(model_dir, image_tree_16, tmp_path):
+  out = tmp_path / "export"
+  args = (f"--model_dir={model_dir}", f"--dataset=imagefolder:{image_tree_16}",
+          f"--output_dir={out}", "--latency_runs=3", "--warmup_runs=1", "--parity_images=24",
+          "--calibration_images=16", "--threads=1")
+  result = run_entry("exporters.export_main", *args, timeout=600)
+  assert result.returncode == 0, result.stderr[-3000:]
+  report = json.loads((out / "report.json").read_text())
+  assert [a["format"] for a in report["artifacts"]] == list(artifacts.FORMATS)
+  assert sorted(os.listdir(out)) == sorted(list(artifacts.FILE_NAMES.values()) +
+                                           ["report.json"])       # no temp files left
+  assert report["images"]["labelled"] and report["images"]["parity"] == 24
+  assert "dataset imagefolder:" in report["images"]["source"]
+  for a in report["artifacts"]:
+    assert a["size_bytes"] == os.path.getsize(out / a["file"]) > 0
+    assert a["macs"] == a["macs_costs"] == report["costs"]["macs"] and a["macs_match"]
+    assert a["params_darts"] == report["costs"]["params"] == report["keras"]["params"]
+    assert a["latency_ms"]["median"] > 0 and a["latency_ms"]["p90"] >= a["latency_ms"]["median"]
+    assert a["latency_ms"]["runs"] == 3 and "accuracy" in a["parity"]
+    assert a["format"] in result.stdout
+  assert report["artifacts"][3]["onnx_tool"]["total_all_ops"] > report["costs"]["macs"]
+  assert "params (DARTS)" in result.stdout and "MACs (costs.py)" in result.stdout
+  # a second run into the same directory is refused, and changes nothing
+  before = {n: os.path.getmtime(out / n) for n in os.listdir(out)}
+  again = run_entry("exporters.export_main", *args, timeout=300)
+  assert again.returncode == 2
+  lines = error_lines(again.stderr)
+  assert len(lines) == 1 and "--overwrite" in lines[0], lines
+  assert {n: os.path.getmtime(out / n) for n in os.listdir(out)} == before
+
+
+def _bad_input_cases(tmp_path):
+  blocker = tmp_path / "a_file"
+  blocker.write_text("x")
+  pairs = [("sep_conv_3x3", 0), ("sep_conv_3x3", 1)] * 4
+
+  def genotype_string(normal):
+    return (f"Genotype(normal={normal!r}, normal_concat=[2, 3, 4, 5], reduce={pairs!r}, "
+            "reduce_concat=[2, 3, 4, 5])")
+
+  unknown_op = genotype_string([("sep_conv_9x9", 0)] + pairs[1:])
+  bad_index = genotype_string(pairs[:-1] + [("sep_conv_3x3", 9)])
+  return {
+      "missing_model": (["--model_dir=" + str(tmp_path / "nope")], "does not exist"),
+      "unknown_op": ([f"--genotype={unknown_op}"], "sep_conv_9x9"),
+      "bad_node_index": ([f"--genotype={bad_index}"], "9"),
+      "bad_format": (["--genotype=DARTS_V2", "--formats=tflite_int4"], "tflite_int4"),
+      "unwritable_output": (["--genotype=DARTS_V2", f"--output_dir={blocker}/sub"],
+                            "not writable"),
+  }
+
+
+def test_bad_inputs_exit_2_with_one_line_and_leave_nothing(tmp_path):
+  cases = _bad_input_cases(tmp_path)
+  env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2",
+             PYTHONPATH=REPO + os.pathsep + os.environ.get("PYTHONPATH", ""))
+  procs = {}
+  for name, (args, _) in cases.items():
+    out = tmp_path / f"out_{name}"
+    extra = [] if any(a.startswith("--output_dir") for a in args) else [f"--output_dir={out}"]
+    procs[name] = subprocess.Popen([sys.executable, "-m", "exporters.export_main", *args, *extra],
+                                   cwd=REPO, env=env, stdout=subprocess.PIPE,
+                                   stderr=subprocess.PIPE, text=True)
+  for name, proc in procs.items():
+    stdout, stderr = proc.communicate(timeout=300)
+    assert proc.returncode == 2, (name, stderr[-2000:])
+    lines = error_lines(stderr)
+    assert len(lines) == 1 and "error:" in lines[0], (name, lines)
+    assert cases[name][1] in lines[0], (name, lines)
+    assert stdout == "", (name, stdout)
+    assert not (tmp_path / f"out_{name}").exists(), name
+  assert sorted(os.listdir(tmp_path)) == ["a_file"]
