@@ -457,3 +457,21 @@ def resolve(spec: str) -> Genotype:
   raise GenotypeError(f"genotype {_short(spec)} is not a file, a Genotype(...) string nor a known "
                       f"name{hint}; expected {ACCEPTED_FORMS}; known names: "
                       f"{', '.join(sorted(REGISTRY))}")
+
+
+def random_genotype(seed: int, levels: int = 1, connection: Optional[str] = None) -> Genotype:
+  """A random genotype of the search space (the baseline of random search): per node two distinct
+  inputs and a random non-'none' op per edge, for every normal level and the reduce cell."""
+  import numpy as np
+  rng = np.random.default_rng(seed)
+  names = cell_ops()
+
+  def cell():
+    pairs = []
+    for j in range(NUM_NODES):
+      for i in sorted(rng.choice(j + 2, 2, replace=False).tolist()):
+        pairs.append((str(names[rng.integers(len(names))]), int(i)))
+    return pairs
+
+  return Genotype(normal=[cell() for _ in range(levels)], reduce=cell(), connection=connection,
+                  meta={"random_seed": int(seed)}).validate(f"random genotype (seed {seed})")

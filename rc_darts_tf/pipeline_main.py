@@ -1,0 +1,306 @@
+"""rc-darts-pipeline: data -> search -> derive -> retrain -> export -> report, in one directory.
+
+  rc-darts-pipeline                                   # bundled sample, quick settings (minutes)
+  rc-darts-pipeline --dataset=imagefolder:../shared/data/cifar10-jpeg \
+      --budget_params=1.2e5:1.8e5 --budget_macs=1.5e7:3.0e7 --search.epochs=10 \
+      --train.epochs=30 --output_dir=runs/pipeline
+
+Stages run one after the other, each as its own entry point (rc-darts-search, rc-darts-train,
+rc-darts-export) in a subdirectory of --output_dir:
+  search/    the search and its derived genotype.json (Eq. 1 + budget repair), pictures/
+  train/     the retrained network (model.keras, saved_model/, checkpoints/, history.json)
+  export/    TFLite fp32/fp16/int8 + ONNX files and report.json (measured on the files)
+  summary.json, summary.md   the table printed at the end
+A stage whose results exist is not run again; a stage that was interrupted resumes from its own
+checkpoint (re-run the same command). Every stage flag is reachable: prefix it with the stage
+(--search.layers=8, --train.epochs=50, --export.threads=4) or give a flagfile per stage
+(--search_flagfile=FILE, ...). Prefixed flags win over the pipeline's quick defaults.
+"""
+
+import os
+import sys
+
+from rc_darts_tf import cli  # first: quiets TensorFlow before it is imported
+
+import json  # noqa: E402
+import signal  # noqa: E402
+import subprocess  # noqa: E402
+import time  # noqa: E402
+
+from absl import flags as absl_flags  # noqa: E402
+
+from flags.budget import define_bound_flags  # noqa: E402
+from flags.data import define_data_flags  # noqa: E402
+from flags.output import define_output_flags  # noqa: E402
+from flags.train import define_batch_flags  # noqa: E402
+
+STAGES = ("search", "train", "export")
+define_data_flags()
+define_batch_flags(batch_size=32)
+define_bound_flags(budget_params="1.2e5:1.8e5", budget_macs="1.5e7:3.0e7")
+define_output_flags(output_dir="runs/pipeline")
+absl_flags.DEFINE_integer("layers", 8, "Cells of the network that is retrained and exported (the "
+                          "budget is stated for it).", lower_bound=3)
+absl_flags.DEFINE_integer("init_channels", 16, "Initial channels C of that network.",
+                          lower_bound=2)
+absl_flags.DEFINE_string("genotype", None, "Skip the search and use this genotype (a JSON file, a "
+                         "DARTS Genotype(...) string or a registered name).")
+for _stage in STAGES:
+  absl_flags.DEFINE_string(f"{_stage}_flagfile", None,
+                           f"A flagfile of extra rc-darts-{_stage} flags (before --{_stage}.* "
+                           "flags).")
+FLAGS = absl_flags.FLAGS
+
+# Quick defaults: the whole pipeline on the bundled sample (500 images) in minutes on 2 cores.
+QUICK = {
+    "search": ["--layers=5", "--init_channels=8", "--levels=2", "--epochs=4",
+               "--projection_interval=3", "--warmup_steps=6", "--report_freq=5"],
+    "train": ["--preset=none", "--epochs=6", "--learning_rate=0.05", "--noauxiliary",
+              "--drop_path_prob=0", "--cutout", "--eval_every=2"],
+    "export": ["--latency_runs=20", "--warmup_runs=3", "--parity_images=100"],
+}
+DONE = {"search": "genotype.json", "train": "model_info.json", "export": "report.json"}
+_PASSTHROUGH = {stage: [] for stage in STAGES}
+
+
+def split_stage_args(argv):
+  """Take --STAGE.name[=value] arguments out of argv; returns (rest, {stage: [--name=value]})."""
+  rest, staged = [], {stage: [] for stage in STAGES}
+  for arg in argv:
+    head = arg.lstrip("-")
+    stage, dot, flag = head.partition(".")
+    if arg.startswith("-") and dot and stage in STAGES and flag:
+      staged[stage].append("--" + flag)
+    else:
+      rest.append(arg)
+  return rest, staged
+
+
+def _die_with_parent():
+  """Child processes get SIGKILL when the pipeline dies (even by SIGKILL), so an interrupted
+  pipeline never leaves a stage writing into its directory."""
+  try:
+    import ctypes
+    ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)   # PR_SET_PDEATHSIG
+  except (OSError, AttributeError):
+    pass
+
+
+def run_stage(stage, module, args, log_path):
+  """Run one entry point, streaming its output to the terminal and to a log file."""
+  command = [sys.executable, "-m", module, *args]
+  print(f"\n=== {stage}: rc-darts-{stage} {' '.join(args)}", flush=True)
+  started = time.perf_counter()
+  with open(log_path, "a") as log:
+    log.write(f"\n$ {' '.join(command)}\n")
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            bufsize=1, preexec_fn=_die_with_parent)
+    last = []
+    for line in proc.stdout:
+      if "oneDNN custom operations" in line or "absl::InitializeLog" in line:
+        continue
+      sys.stdout.write("  " + line)
+      sys.stdout.flush()
+      log.write(line)
+      last = (last + [line.rstrip()])[-5:]
+    code = proc.wait()
+  seconds = time.perf_counter() - started
+  if code != 0:
+    reason = next((l for l in reversed(last) if "error" in l.lower()), last[-1] if last else "")
+    cli.fail("rc-darts-pipeline", f"stage {stage} failed (exit {code}) after {seconds:.0f} s: "
+             f"{reason.strip()} (full log: {log_path}); fix it and re-run the same command to "
+             "continue")
+  return seconds
+
+
+def stage_args(stage, common):
+  args = list(QUICK[stage]) + common
+  flagfile = FLAGS[f"{stage}_flagfile"].value
+  if flagfile:
+    args.append(f"--flagfile={flagfile}")
+  return args + _PASSTHROUGH[stage]
+
+
+def main(argv):
+  if len(argv) > 1:
+    cli.fail("rc-darts-pipeline", f"unexpected arguments {' '.join(argv[1:])!r}: all options are "
+             "flags (stage flags as --search.NAME=VALUE, --train.NAME=VALUE, --export.NAME=VALUE)")
+  from rc_darts_tf import io_utils
+  from rc_darts_tf.errors import RcDartsError
+  for stage in STAGES:
+    path = FLAGS[f"{stage}_flagfile"].value
+    if path and not os.path.isfile(path):
+      raise RcDartsError(f"--{stage}_flagfile={path} does not exist")
+  out = io_utils.prepare_output_dir(FLAGS.output_dir, (), True)
+  if FLAGS.overwrite and os.path.isdir(out):
+    import shutil
+    for stage in STAGES:
+      shutil.rmtree(os.path.join(out, stage), ignore_errors=True)
+  if FLAGS.genotype:
+    from rc_darts_tf import genotype as genotype_lib
+    genotype_lib.resolve(FLAGS.genotype)          # bad genotype: one line, before any work
+  os.makedirs(out, exist_ok=True)
+  log_path = os.path.join(out, "pipeline.log")
+  data_args = [f"--dataset={FLAGS.dataset}", f"--seed={FLAGS.seed}"]
+  for name in ("data_dir", "manual_dir"):
+    if FLAGS[name].value:
+      data_args.append(f"--{name}={FLAGS[name].value}")
+  if FLAGS.image_size:
+    data_args.append(f"--image_size={FLAGS.image_size}")
+  dirs = {stage: os.path.join(out, stage) for stage in STAGES}
+  seconds = {}
+  started = time.perf_counter()
+
+  # 1. search (+ derivation and pictures)
+  genotype_spec = FLAGS.genotype
+  if genotype_spec is None:
+    done = os.path.join(dirs["search"], DONE["search"])
+    if os.path.exists(done):
+      print(f"=== search: done earlier ({done}), not repeated")
+    else:
+      budget = []
+      if FLAGS.budget_params:
+        budget.append(f"--budget_params={FLAGS.budget_params}")
+      if FLAGS.budget_macs:
+        budget.append(f"--budget_macs={FLAGS.budget_macs}")
+      common = data_args + [f"--batch_size={FLAGS.batch_size}", f"--budget_layers={FLAGS.layers}",
+                            f"--budget_channels={FLAGS.init_channels}", *budget,
+                            f"--output_dir={dirs['search']}"]
+      seconds["search"] = run_stage("search", "rc_darts_tf.search_main",
+                                    stage_args("search", common), log_path)
+    genotype_spec = os.path.join(dirs["search"], "genotype.json")
+    from rc_darts_tf import visualize
+    pictures = visualize.plot_search_dir(dirs["search"])
+    print(f"  pictures: {len(pictures)} files in {os.path.dirname(pictures[0])}")
+
+  # 2. retrain
+  done = os.path.join(dirs["train"], DONE["train"])
+  if os.path.exists(done):
+    print(f"=== train: done earlier ({done}), not repeated")
+  else:
+    common = data_args + [f"--genotype={genotype_spec}", f"--layers={FLAGS.layers}",
+                          f"--init_channels={FLAGS.init_channels}",
+                          f"--batch_size={FLAGS.batch_size}", f"--output_dir={dirs['train']}"]
+    seconds["train"] = run_stage("train", "rc_darts_tf.train_main", stage_args("train", common),
+                                 log_path)
+
+  # 3. export (+ measurement on the files)
+  done = os.path.join(dirs["export"], DONE["export"])
+  if os.path.exists(done):
+    print(f"=== export: done earlier ({done}), not repeated")
+  else:
+    common = data_args + [f"--model_dir={dirs['train']}", f"--output_dir={dirs['export']}"]
+    seconds["export"] = run_stage("export", "exporters.export_main",
+                                  stage_args("export", common), log_path)
+
+  # 4. report
+  summary = build_summary(out, dirs, genotype_spec, seconds, time.perf_counter() - started)
+  io_utils.atomic_write_text(os.path.join(out, "summary.json"), json.dumps(summary, indent=1))
+  table = summary_markdown(summary)
+  io_utils.atomic_write_text(os.path.join(out, "summary.md"), table)
+  print("\n" + table)
+  return 0
+
+
+def _load(path):
+  with open(path) as f:
+    return json.load(f)
+
+
+def build_summary(out, dirs, genotype_spec, seconds, total_seconds):
+  info = _load(os.path.join(dirs["train"], "model_info.json"))
+  report = _load(os.path.join(dirs["export"], "report.json"))
+  genotype_meta = info["genotype"].get("meta", {})
+  search_genotype = os.path.join(dirs["search"], "genotype.json")
+  if os.path.exists(search_genotype):
+    genotype_meta = _load(search_genotype).get("meta", genotype_meta)
+  pictures_dir = os.path.join(dirs["search"], "pictures")
+  pictures = sorted(os.path.join(pictures_dir, p) for p in os.listdir(pictures_dir)
+                    ) if os.path.isdir(pictures_dir) else []
+  return {
+      "output_dir": out,
+      "genotype": genotype_spec,
+      "budget": genotype_meta.get("budget"),
+      "phi_at_end": genotype_meta.get("phi"),
+      "exact_cost": info["exact_cost"],
+      "test_accuracy": info["test_accuracy"],
+      "best_test_accuracy": info["best_test_accuracy"],
+      "test_images": info["test_images"],
+      "network": {k: info[k] for k in ("layers", "init_channels", "stem", "image_size",
+                                       "num_classes", "dataset")},
+      "artifacts": report.get("artifacts", []),
+      "stage_seconds": {k: round(v, 1) for k, v in seconds.items()},
+      "total_seconds_this_run": round(total_seconds, 1),
+      "files": {
+          "genotype": genotype_spec,
+          "model": os.path.join(dirs["train"], "model.keras"),
+          "saved_model": os.path.join(dirs["train"], "saved_model"),
+          "report": os.path.join(dirs["export"], "report.json"),
+          "artifacts": [a.get("path") for a in report.get("artifacts", [])],
+          "pictures": pictures,
+      },
+  }
+
+
+def _fmt(value, unit=""):
+  if value is None:
+    return "–"
+  if isinstance(value, float):
+    return f"{value:.4g}{unit}"
+  return f"{value:,}{unit}" if isinstance(value, int) else f"{value}{unit}"
+
+
+def summary_markdown(s):
+  from rc_darts_tf.costs import fmt_count
+  lines = ["# rc-darts pipeline summary", ""]
+  budget = s.get("budget") or {}
+  phi = s.get("phi_at_end") or {}
+  lines.append("| resource | budget | Φ at the end of the search | exact (derived network) |")
+  lines.append("| --- | --- | --- | --- |")
+  for resource in ("params", "macs"):
+    lines.append(f"| {resource} | {budget.get(resource) or 'none'} | "
+                 f"{fmt_count(phi[resource]) if resource in phi else '–'} | "
+                 f"{s['exact_cost'][resource]:,} |")
+  net = s["network"]
+  lines += ["", f"Network: {net['layers']} cells, C={net['init_channels']}, {net['stem']} stem, "
+            f"{net['image_size']}x{net['image_size']} input, trained on {net['dataset']}: test "
+            f"accuracy {100 * s['test_accuracy']:.2f}% on {s['test_images']} images (best "
+            f"epoch {100 * s['best_test_accuracy']:.2f}%).", ""]
+  lines.append("| artifact | size | params (file) | MACs (file) | latency median / p90 | parity |")
+  lines.append("| --- | --- | --- | --- | --- | --- |")
+  for a in s["artifacts"]:
+    latency = a.get("latency_ms") or {}
+    parity = a.get("parity") or {}
+    if "top1_agreement" in parity and parity.get("kind") == "top1":
+      par = f"top-1 agree {100 * parity['top1_agreement']:.1f}%"
+    elif "max_abs_diff" in parity:
+      par = f"max |Δlogit| {parity['max_abs_diff']:.2e}"
+    else:
+      par = "–"
+    size = a.get("size_bytes")
+    lines.append(f"| {a.get('format')} | {size / 1e6:.3f} MB | {_fmt(a.get('params'))} | "
+                 f"{_fmt(a.get('macs'))} | "
+                 f"{_fmt(latency.get('median'))} / {_fmt(latency.get('p90'))} ms | {par} |"
+                 if size is not None else f"| {a.get('format')} | – | – | – | – | {par} |")
+  times = ", ".join(f"{k} {v:.0f} s" for k, v in s["stage_seconds"].items())
+  lines += ["", f"Stages run this time: {times or 'none (all done earlier)'}; total "
+            f"{s['total_seconds_this_run']:.0f} s.", "", "Files:"]
+  for key, value in s["files"].items():
+    if isinstance(value, list):
+      lines.append(f"- {key}: {len(value)} files" + (f" ({os.path.dirname(value[0])})"
+                                                     if value else ""))
+    else:
+      lines.append(f"- {key}: {value}")
+  return "\n".join(lines) + "\n"
+
+
+def run():
+  rest, staged = split_stage_args(sys.argv)
+  sys.argv[:] = rest
+  for stage in STAGES:
+    _PASSTHROUGH[stage][:] = staged[stage]
+  cli.run(main)
+
+
+if __name__ == "__main__":
+  run()

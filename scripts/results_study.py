@@ -1,0 +1,156 @@
+"""The CPU-scale study behind docs/RESULTS.md: RC-DARTS at a budget vs. first-order DARTS scaled to
+the same size vs. random genotypes at the same budget, every genotype retrained with one recipe.
+
+  python scripts/results_study.py --dataset=imagefolder:../shared/data/cifar10-jpeg \
+      --output_dir=runs/study            # hours on 2 CPU cores; re-run to continue
+
+Arms (each with every seed of --seeds):
+  rc       rc-darts-search with the budget (stated for the target network), derived genotype
+  darts    rc-darts-search --constraints=none --levels=1 --nolearn_connection (first-order DARTS),
+           then widened/narrowed by channel count to the budget (rc-darts-tune --fit_budget)
+  random   --random_genotypes random genotypes (genotype.random_genotype, levels 1, fixed
+           connection) sized to the budget the same way; the seed is the retraining seed
+All genotypes are retrained as --layers cells at --image_size with the same recipe; test accuracy
+on the dataset's test split. Every run lives in its own directory under --output_dir and is
+skipped when done, so the script resumes. Prints one JSON line per finished retrain, then writes
+results.json and results.md (the table of docs/RESULTS.md) into --output_dir.
+"""
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def run(module, args, log):
+  command = [sys.executable, "-m", module, *args]
+  print("$ " + " ".join(command), flush=True)
+  with open(log, "a") as f:
+    f.write("$ " + " ".join(command) + "\n")
+    f.flush()
+    code = subprocess.call(command, cwd=REPO, stdout=f, stderr=subprocess.STDOUT)
+  if code != 0:
+    sys.exit(f"results_study: {module} failed with exit {code}; see {log}")
+
+
+def load(path):
+  with open(path) as f:
+    return json.load(f)
+
+
+def main():
+  p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+  p.add_argument("--dataset", default="imagefolder:../shared/data/cifar10-jpeg")
+  p.add_argument("--output_dir", default="runs/study")
+  p.add_argument("--seeds", default="1,2")
+  p.add_argument("--image_size", type=int, default=16)
+  p.add_argument("--layers", type=int, default=8, help="cells of the retrained network")
+  p.add_argument("--init_channels", type=int, default=16, help="C the budget is stated for")
+  p.add_argument("--budget_params", default="1.0e5:1.4e5")
+  p.add_argument("--budget_macs", default=":7.0e6")
+  p.add_argument("--search_layers", type=int, default=5)
+  p.add_argument("--search_channels", type=int, default=8)
+  p.add_argument("--search_epochs", type=int, default=10)
+  p.add_argument("--train_epochs", type=int, default=10)
+  p.add_argument("--random_genotypes", type=int, default=3)
+  p.add_argument("--batch_size", type=int, default=64)
+  args = p.parse_args()
+  out = os.path.abspath(args.output_dir)
+  os.makedirs(out, exist_ok=True)
+  log = os.path.join(out, "study.log")
+  seeds = [int(s) for s in args.seeds.split(",")]
+  data = [f"--dataset={args.dataset}", f"--image_size={args.image_size}"]
+  budget = [f"--budget_params={args.budget_params}", f"--budget_macs={args.budget_macs}"]
+
+  # 1. searches
+  searches = {}
+  for arm in ("rc", "darts"):
+    for seed in seeds:
+      d = os.path.join(out, f"search_{arm}_s{seed}")
+      if not os.path.exists(os.path.join(d, "genotype.json")):
+        extra = (budget + [f"--budget_layers={args.layers}",
+                           f"--budget_channels={args.init_channels}", "--levels=3",
+                           "--projection_interval=50"] if arm == "rc" else
+                 ["--constraints=none", "--levels=1", "--nolearn_connection"])
+        run("rc_darts_tf.search_main",
+            data + extra + [f"--layers={args.search_layers}",
+                            f"--init_channels={args.search_channels}",
+                            f"--epochs={args.search_epochs}", f"--batch_size={args.batch_size}",
+                            f"--seed={seed}", f"--output_dir={d}", "--overwrite"], log)
+      searches[(arm, seed)] = d
+
+  # 2. genotypes and their widths
+  from rc_darts_tf import genotype as genotype_lib
+  jobs = []   # (arm, name, seed, genotype path, init_channels, search seconds)
+  for (arm, seed), d in searches.items():
+    path = os.path.join(d, "genotype.json")
+    seconds = load(path)["meta"].get("search_seconds")
+    jobs.append((arm, f"{arm}_s{seed}", seed, path, None if arm == "darts" else args.init_channels,
+                 seconds))
+  for k in range(1, args.random_genotypes + 1):
+    path = os.path.join(out, f"random_{k}.json")
+    if not os.path.exists(path):
+      genotype_lib.save(genotype_lib.random_genotype(1000 + k), path)
+    for seed in seeds:
+      jobs.append(("random", f"random{k}_s{seed}", seed, path, None, None))
+  sized = []
+  for arm, name, seed, path, channels, seconds in jobs:
+    if channels is None:
+      fit_dir = os.path.join(out, f"fit_{os.path.basename(os.path.dirname(path)) if arm == 'darts' else os.path.basename(path)[:-5]}")
+      if not os.path.exists(os.path.join(fit_dir, "fit_budget.json")):
+        run("rc_darts_tf.tune_main", data + budget + [
+            f"--genotype={path}", f"--layers={args.layers}", "--fit_budget",
+            f"--output_dir={fit_dir}", "--overwrite"], log)
+      channels = load(os.path.join(fit_dir, "fit_budget.json"))["init_channels"]
+    sized.append((arm, name, seed, path, channels, seconds))
+
+  # 3. retraining, same recipe for all
+  rows = []
+  for arm, name, seed, path, channels, seconds in sized:
+    d = os.path.join(out, f"train_{name}")
+    if not os.path.exists(os.path.join(d, "model_info.json")):
+      run("rc_darts_tf.train_main", data + [
+          f"--genotype={path}", "--preset=none", f"--layers={args.layers}",
+          f"--init_channels={channels}", f"--epochs={args.train_epochs}",
+          f"--batch_size={args.batch_size}", "--learning_rate=0.05", "--noauxiliary",
+          "--drop_path_prob=0", "--nocutout", f"--seed={seed}", f"--eval_every={args.train_epochs}",
+          f"--output_dir={d}"], log)
+    info = load(os.path.join(d, "model_info.json"))
+    row = {"arm": arm, "run": name, "seed": seed, "genotype": path, "init_channels": channels,
+           "params": info["exact_cost"]["params"], "macs": info["exact_cost"]["macs"],
+           "test_accuracy": info["test_accuracy"], "search_seconds": seconds,
+           "train_seconds": info["train_seconds_total"]}
+    print(json.dumps(row), flush=True)
+    rows.append(row)
+
+  table = ["| arm | runs | test accuracy (mean ± std) | params | MACs | search time | retrain time |",
+           "| --- | --- | --- | --- | --- | --- | --- |"]
+  for arm in ("rc", "darts", "random"):
+    group = [r for r in rows if r["arm"] == arm]
+    if not group:
+      continue
+    accs = [100 * r["test_accuracy"] for r in group]
+    std = statistics.stdev(accs) if len(accs) > 1 else 0.0
+    span = lambda key: (f"{min(r[key] for r in group):,}" if min(r[key] for r in group) == max(r[key] for r in group)  # noqa: E731
+                        else f"{min(r[key] for r in group):,}–{max(r[key] for r in group):,}")
+    search = [r["search_seconds"] for r in group if r["search_seconds"]]
+    table.append(f"| {arm} | {len(group)} | {statistics.mean(accs):.2f} ± {std:.2f} % | "
+                 f"{span('params')} | {span('macs')} | "
+                 f"{(f'{statistics.mean(search):.0f} s' if search else '–')} | "
+                 f"{statistics.mean(r['train_seconds'] for r in group):.0f} s |")
+  with open(os.path.join(out, "results.json"), "w") as f:
+    json.dump({"settings": vars(args), "rows": rows}, f, indent=1)
+  with open(os.path.join(out, "results.md"), "w") as f:
+    f.write("\n".join(table) + "\n")
+  print("\n".join(table))
+
+
+if __name__ == "__main__":
+  started = time.time()
+  main()
+  print(f"study done in {time.time() - started:.0f} s")
