@@ -244,8 +244,16 @@ def edge_stride(cell: CellPlan, edge: int) -> int:
   return 2 if cell.reduction and i < 2 else 1
 
 
+def edge_input_size(cell: CellPlan, edge: int) -> int:
+  """Spatial side of an edge's input: the cell inputs are at `size`; the intermediate nodes of a
+  reduction cell are already reduced."""
+  _, i = EDGES[edge]
+  return cell.size if i < 2 or not cell.reduction else out_size(cell.size, 2)
+
+
 def edge_op_cost(cell: CellPlan, edge: int, op: str, affine=True) -> Cost:
-  return op_cost(op, cell.c, cell.c, cell.size, cell.size, edge_stride(cell, edge), affine)
+  size = edge_input_size(cell, edge)
+  return op_cost(op, cell.c, cell.c, size, size, edge_stride(cell, edge), affine)
 
 
 def preprocess_costs(cell: CellPlan, connection: Optional[str], affine=True) -> Cost:

@@ -61,6 +61,9 @@ QUICK = {
 }
 DONE = {"search": "genotype.json", "train": "model_info.json", "export": "report.json"}
 _PASSTHROUGH = {stage: [] for stage in STAGES}
+# Lines TensorFlow's and LiteRT's C++ code print whatever the log level (kept in pipeline.log).
+NATIVE_NOISE = ("oneDNN custom operations", "absl::InitializeLog", "XNNPACK delegate for CPU",
+                "fully_quantize: 0, inference_type")
 
 
 def split_stage_args(argv):
@@ -97,11 +100,11 @@ def run_stage(stage, module, args, log_path):
                             bufsize=1, preexec_fn=_die_with_parent)
     last = []
     for line in proc.stdout:
-      if "oneDNN custom operations" in line or "absl::InitializeLog" in line:
+      log.write(line)
+      if any(noise in line for noise in NATIVE_NOISE):
         continue
       sys.stdout.write("  " + line)
       sys.stdout.flush()
-      log.write(line)
       last = (last + [line.rstrip()])[-5:]
     code = proc.wait()
   seconds = time.perf_counter() - started
@@ -271,10 +274,11 @@ def summary_markdown(s):
   for a in s["artifacts"]:
     latency = a.get("latency_ms") or {}
     parity = a.get("parity") or {}
-    if "top1_agreement" in parity and parity.get("kind") == "top1":
-      par = f"top-1 agree {100 * parity['top1_agreement']:.1f}%"
-    elif "max_abs_diff" in parity:
-      par = f"max |Δlogit| {parity['max_abs_diff']:.2e}"
+    verdict = {True: " ok", False: " FAIL"}.get(parity.get("passed"), "")
+    if parity.get("kind") == "top1":
+      par = f"top-1 agreement {100 * parity['top1_agreement']:.1f}%{verdict}"
+    elif "relative_diff" in parity:
+      par = f"max Δlogit / logit scale {parity['relative_diff']:.1e}{verdict}"
     else:
       par = "–"
     size = a.get("size_bytes")

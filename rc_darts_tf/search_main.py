@@ -136,6 +136,11 @@ def main(argv):
   from rc_darts_tf import io_utils
   out = io_utils.prepare_output_dir(FLAGS.output_dir, (), FLAGS.overwrite)
   bounds = budget_bounds()
+  from rc_darts_tf import costs
+  try:
+    costs.level_of_normal_cells(FLAGS.layers, FLAGS.levels)
+  except ValueError as error:
+    cli.fail("rc-darts-search", f"flag --levels={FLAGS.levels}: {error} (--layers={FLAGS.layers})")
   settings = {name: FLAGS[name].value for name in SETTINGS}
   dist.check_strategy(FLAGS.strategy, FLAGS.tpu)   # TF_CONFIG, TPU presence: before TensorFlow
   mode = output_plan(out, settings, chief=FLAGS.strategy != "multi_worker" or

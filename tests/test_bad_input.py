@@ -171,3 +171,13 @@ def test_a_good_genotype_file_loads(tmp_path):
   result = _load_via_cli(path)
   assert result.returncode == 0, result.stderr[-2000:]
   assert "sep_conv_3x3" in result.stdout
+
+
+def test_more_levels_than_normal_cells_is_one_line(tmp_path):
+  out = tmp_path / "run"
+  result = run_entry("rc_darts_tf.search_main", "--dataset=sample", "--layers=3", "--levels=2",
+                     "--constraints=none", f"--output_dir={out}", timeout=120)
+  assert result.returncode == 2
+  lines = error_lines(result.stderr)
+  assert len(lines) == 1 and "--levels=2" in lines[0], lines
+  assert not out.exists()

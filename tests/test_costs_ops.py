@@ -195,3 +195,17 @@ def test_search_network_params_match_pytorch_darts():
       for name in ops.CELL_OPS:
         total = total + costs.edge_op_cost(cell, edge, name, affine=False)
   assert total.params == DARTS_SEARCH_PARAMS
+
+
+def test_edges_between_nodes_of_a_reduction_cell_run_at_the_reduced_size():
+  plan = costs.network_plan(8, 5, 1, "cifar", 32, 10)
+  cell = plan.cells[1]
+  assert cell.reduction and cell.size == 32
+  for edge, (j, i) in enumerate(costs.EDGES):
+    expected = costs.op_cost("sep_conv_3x3", cell.c, cell.c, 32 if i < 2 else 16,
+                             32 if i < 2 else 16, 2 if i < 2 else 1)
+    assert costs.edge_op_cost(cell, edge, "sep_conv_3x3") == expected, (j, i)
+  normal = plan.cells[0]
+  for edge in range(costs.NUM_EDGES):
+    assert costs.edge_op_cost(normal, edge, "dil_conv_5x5") == costs.op_cost(
+        "dil_conv_5x5", normal.c, normal.c, 32, 32, 1)

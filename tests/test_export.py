@@ -150,12 +150,22 @@ def test_trained_network_macs_and_params_on_every_file(trained, trained_files):
   assert trained_files["tflite_fp32"]["bias_params"] > trained_files["onnx"]["bias_params"]
 
 
+# Every op on every kind of edge: from the cell inputs (stride 2 in the reduce cell) and between
+# intermediate nodes (already reduced in the reduce cell).
+EVERY_EDGE_KIND = genotype_lib.Genotype(
+    normal=[[("sep_conv_3x3", 0), ("dil_conv_5x5", 1), ("sep_conv_5x5", 2), ("max_pool_3x3", 1),
+             ("dil_conv_3x3", 3), ("skip_connect", 0), ("avg_pool_3x3", 4), ("sep_conv_3x3", 2)]],
+    reduce=[("dil_conv_3x3", 0), ("sep_conv_5x5", 1), ("dil_conv_5x5", 2), ("skip_connect", 1),
+            ("sep_conv_3x3", 3), ("max_pool_3x3", 0), ("dil_conv_3x3", 4), ("avg_pool_3x3", 1)])
+
+
 @pytest.mark.parametrize("connection", CONNECTION_OPS)
 def test_connection_op_networks_macs_exact_on_every_file(connection):
   """C = 8, 3 cells (both reductions, so the connection op also runs at stride 2 and on the
-  channel-doubling inputs), random weights; every connection op of the registry."""
-  genotype = genotype_lib.resolve("DARTS_V2")
-  genotype.connection = connection
+  channel-doubling inputs), random weights; every connection op of the registry, with cells that
+  put every cell op on every kind of edge."""
+  genotype = genotype_lib.Genotype(normal=EVERY_EDGE_KIND.normal, reduce=EVERY_EDGE_KIND.reduce,
+                                   connection=connection).validate()
   keras.utils.set_random_seed(3)
   model = network.build_network(genotype, 8, 3, "cifar", IMAGE_SIZE, 10)
   expected = _expected(model, genotype, 8, 3, IMAGE_SIZE)

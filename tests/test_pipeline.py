@@ -1,0 +1,88 @@
+"""rc-darts-pipeline end to end with tiny settings: search -> retrain -> export -> summary, killed
+during retraining and resumed without redoing the search."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+from rc_darts_tf.pipeline_main import split_stage_args
+from tests.helpers import REPO, error_lines, run_entry
+
+
+def test_stage_flags_are_taken_out_of_argv():
+  rest, staged = split_stage_args(["prog", "--search.epochs=2", "--train.auxiliary",
+                                   "--export.formats=onnx", "--dataset=sample", "--other.x=1"])
+  assert rest == ["prog", "--dataset=sample", "--other.x=1"]
+  assert staged == {"search": ["--epochs=2"], "train": ["--auxiliary"],
+                    "export": ["--formats=onnx"]}
+
+
+def test_pipeline_runs_every_stage_and_resumes_after_a_kill_in_retraining(image_tree, tmp_path):
+  out = str(tmp_path / "pipe")
+  args = [f"--dataset=imagefolder:{image_tree}", "--layers=5", "--init_channels=8",
+          "--batch_size=16", "--budget_params=2e4:5e4", "--budget_macs=4e6:1.2e7",
+          "--search.layers=4", "--search.init_channels=4", "--search.epochs=2",
+          "--search.levels=2", "--search.projection_interval=2", "--search.warmup_steps=2",
+          "--train.epochs=12", "--train.nocutout", "--train.eval_every=12",
+          "--export.latency_runs=2", "--export.warmup_runs=1", "--export.parity_images=20",
+          "--export.calibration_images=16", f"--output_dir={out}"]
+  env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2",
+             PYTHONPATH=REPO + os.pathsep + os.environ.get("PYTHONPATH", ""))
+  proc = subprocess.Popen([sys.executable, "-m", "rc_darts_tf.pipeline_main", *args], cwd=REPO,
+                          env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+  marker = os.path.join(out, "train", "checkpoints", "checkpoint")
+  deadline = time.time() + 400
+  while not os.path.exists(marker) and proc.poll() is None and time.time() < deadline:
+    time.sleep(0.05)
+  proc.send_signal(signal.SIGKILL)           # the pipeline; its stage dies with it
+  first = proc.communicate()[0].decode()
+  assert os.path.exists(marker), first[-3000:]
+  genotype = os.path.join(out, "search", "genotype.json")
+  assert os.path.exists(genotype) and not os.path.exists(os.path.join(out, "train",
+                                                                      "model_info.json"))
+  searched = os.path.getmtime(genotype)
+  time.sleep(1.0)            # a stage still running would have written a later epoch by now
+  done = json.load(open(os.path.join(out, "train", "history.json")))
+  assert 1 <= len(done) < 12
+  assert json.load(open(os.path.join(out, "train", "history.json"))) == done
+
+  result = run_entry("rc_darts_tf.pipeline_main", *args, timeout=900)
+  assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+  assert "search: done earlier" in result.stdout
+  assert "resuming from" in result.stdout
+  assert os.path.getmtime(genotype) == searched
+  history = json.load(open(os.path.join(out, "train", "history.json")))
+  assert [r["epoch"] for r in history] == list(range(1, 13))
+
+  for path in ("search/genotype.json", "search/pictures/phi.png", "search/pictures/cell_reduce.svg",
+               "train/model.keras", "train/saved_model/saved_model.pb", "export/model_fp32.tflite",
+               "export/model_fp16.tflite", "export/model_int8.tflite", "export/model.onnx",
+               "export/report.json", "summary.json", "summary.md", "pipeline.log"):
+    assert os.path.exists(os.path.join(out, path)), path
+  summary = json.load(open(os.path.join(out, "summary.json")))
+  info = json.load(open(os.path.join(out, "train", "model_info.json")))
+  assert summary["exact_cost"] == info["exact_cost"]
+  assert 2e4 <= summary["exact_cost"]["params"] <= 5e4
+  assert 4e6 <= summary["exact_cost"]["macs"] <= 1.2e7
+  assert {a["format"] for a in summary["artifacts"]} == {"tflite_fp32", "tflite_fp16",
+                                                          "tflite_int8", "onnx"}
+  assert all(a["macs"] == info["exact_cost"]["macs"] for a in summary["artifacts"])
+  assert "| tflite_int8 |" in result.stdout and "test accuracy" in result.stdout
+
+  # Everything done: a third run redoes nothing.
+  again = run_entry("rc_darts_tf.pipeline_main", *args, timeout=300)
+  assert again.returncode == 0, again.stderr[-2000:]
+  assert again.stdout.count("done earlier") == 3
+
+
+def test_pipeline_bad_input_is_one_line(tmp_path):
+  out = tmp_path / "pipe"
+  result = run_entry("rc_darts_tf.pipeline_main", "--genotype=DARTS_V9", f"--output_dir={out}",
+                     timeout=120)
+  assert result.returncode == 2
+  lines = error_lines(result.stderr)
+  assert len(lines) == 1 and "DARTS_V9" in lines[0], lines
+  assert not out.exists()
