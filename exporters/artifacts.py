@@ -10,13 +10,13 @@ report; `written` collects the paths this run wrote, so a failure can remove the
 
 import dataclasses
 import os
-import tempfile
 import time
 from typing import Callable, Dict, List, Optional, Sequence
 
 import numpy as np
 
 from exporters import measure, onnx_export, parity, tflite
+from rc_darts_tf import io_utils
 
 FORMATS = ("tflite_fp32", "tflite_fp16", "tflite_int8", "onnx")
 FILE_NAMES = {"tflite_fp32": "model_fp32.tflite", "tflite_fp16": "model_fp16.tflite",
@@ -94,22 +94,8 @@ def keras_logits(model, images: np.ndarray, batch_size: int = 32) -> np.ndarray:
 
 
 def write_bytes(path: str, data: bytes) -> None:
-  """Atomic write: a temp file in the same directory, fsync, then os.replace."""
-  directory = os.path.dirname(os.path.abspath(path))
-  fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{os.path.basename(path)}.", suffix=".tmp")
-  try:
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)
-    with os.fdopen(fd, "wb") as f:
-      f.write(data)
-      f.flush()
-      os.fsync(f.fileno())
-    os.replace(tmp, path)
-  except BaseException:
-    if os.path.exists(tmp):
-      os.unlink(tmp)
-    raise
+  """Atomic write (temp file in the same directory, fsync, os.replace)."""
+  io_utils.atomic_write_bytes(path, data)
 
 
 def convert(model, fmt: str, calibration: Optional[np.ndarray], opset: int) -> bytes:

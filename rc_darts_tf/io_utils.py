@@ -6,17 +6,18 @@ import tempfile
 from rc_darts_tf.errors import RcDartsError
 
 
-def atomic_write_text(path: str, text: str) -> None:
-  """Write `text` to `path` via a temp file in the same directory and os.replace: readers see the
-  old file or the new one, never a partial one, and a failure leaves the old file untouched."""
+def atomic_write_bytes(path: str, data: bytes) -> None:
+  """Write `data` to `path` via a temp file in the same directory, fsync and os.replace: readers
+  see the old file or the new one, never a partial one, and a failure leaves the old file
+  untouched."""
   directory = os.path.dirname(os.path.abspath(path))
   fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{os.path.basename(path)}.", suffix=".tmp")
   try:
     umask = os.umask(0)
     os.umask(umask)
     os.chmod(tmp, 0o666 & ~umask)   # mkstemp's 0600 would hide results from other users
-    with os.fdopen(fd, "w") as f:
-      f.write(text)
+    with os.fdopen(fd, "wb") as f:
+      f.write(data)
       f.flush()
       os.fsync(f.fileno())
     os.replace(tmp, path)
@@ -24,6 +25,11 @@ def atomic_write_text(path: str, text: str) -> None:
     if os.path.exists(tmp):
       os.unlink(tmp)
     raise
+
+
+def atomic_write_text(path: str, text: str) -> None:
+  """`atomic_write_bytes` of `text` in UTF-8."""
+  atomic_write_bytes(path, text.encode("utf-8"))
 
 
 def prepare_output_dir(path: str, markers, overwrite: bool) -> str:
