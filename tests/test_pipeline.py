@@ -75,7 +75,7 @@ def test_pipeline_runs_every_stage_and_resumes_after_a_kill_in_retraining(image_
   # Everything done: a third run redoes nothing.
   again = run_entry("rc_darts_tf.pipeline_main", *args, timeout=300)
   assert again.returncode == 0, again.stderr[-2000:]
-  assert again.stdout.count("done earlier") == 3
+  assert again.stdout.count(": done earlier (") == 3 and "=== search: rc-darts" not in again.stdout
 
 
 def test_pipeline_bad_input_is_one_line(tmp_path):
