@@ -188,10 +188,12 @@ class EpochEnd(keras.callbacks.Callback):
           f"checkpoint (epoch {int(self.checkpoint.epoch.numpy())}) is kept in "
           f"{self.checkpoint.directory}")
     self.history.append(record)
-    self.checkpoint.save(done, self.best)
+    # history.json first: a run killed between the two writes resumes from the older checkpoint
+    # and drops the history records past it.
     from rc_darts_tf.io_utils import atomic_write_text
     atomic_write_text(os.path.join(self.output_dir, "history.json"),
                       json.dumps(self.history, indent=1))
+    self.checkpoint.save(done, self.best)
     if self.writer is not None:
       with self.writer.as_default(step=done):
         for key, value in record.items():
