@@ -13,7 +13,8 @@ Arms (each with every seed of --seeds):
 All genotypes are retrained as --layers cells at --image_size with the same recipe; test accuracy
 on the dataset's test split. Every run lives in its own directory under --output_dir and is
 skipped when done, so the script resumes. Prints one JSON line per finished retrain, then writes
-results.json and results.md (the table of docs/RESULTS.md) into --output_dir.
+results.json, results.md (the tables of docs/RESULTS.md) and pictures/ (accuracy against params
+and MACs per arm, and rc-darts-plot's pictures of every search) into --output_dir.
 """
 
 import argparse
@@ -143,11 +144,33 @@ def main():
                  f"{span('params')} | {span('macs')} | "
                  f"{(f'{statistics.mean(search):.0f} s' if search else '–')} | "
                  f"{statistics.mean(r['train_seconds'] for r in group):.0f} s |")
+  table += ["", "| run | init channels | params | MACs | test accuracy | search time | retrain time |",
+            "| --- | --- | --- | --- | --- | --- | --- |"]
+  for r in rows:
+    table.append(f"| {r['run']} | {r['init_channels']} | {r['params']:,} | {r['macs']:,} | "
+                 f"{100 * r['test_accuracy']:.2f} % | "
+                 f"{(str(round(r['search_seconds'])) + ' s') if r['search_seconds'] else '–'} | "
+                 f"{r['train_seconds']:.0f} s |")
   with open(os.path.join(out, "results.json"), "w") as f:
     json.dump({"settings": vars(args), "rows": rows}, f, indent=1)
   with open(os.path.join(out, "results.md"), "w") as f:
     f.write("\n".join(table) + "\n")
   print("\n".join(table))
+
+  # 4. pictures: accuracy against size per arm, and every search's own pictures (cells, Φ, θ)
+  from rc_darts_tf import budget as budget_lib
+  from rc_darts_tf import visualize
+  pictures = os.path.join(out, "pictures")
+  bounds = budget_lib.parse_bounds(args.budget_params)
+  for resource in ("params", "macs"):
+    visualize.save_figure(visualize.study_figure(rows, bounds, resource),
+                          os.path.join(pictures, f"study_{resource}"))
+  for (arm, seed), d in searches.items():
+    if not os.path.exists(os.path.join(pictures, f"search_{arm}_s{seed}", "phi.png")):
+      run("rc_darts_tf.plot_main", [f"--search_dir={d}",
+                                    f"--output_dir={os.path.join(pictures, f'search_{arm}_s{seed}')}"],
+          log)
+  print(f"pictures in {pictures}")
 
 
 if __name__ == "__main__":
