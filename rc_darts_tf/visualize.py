@@ -517,7 +517,7 @@ def study_figure(rows: Sequence[Dict[str, object]], budget_params=None, resource
   when `resource` is params. Rows: {"arm", resource, "test_accuracy"} (accuracy in [0, 1])."""
   plt = _plt()
   with _style():
-    fig, ax = plt.subplots(figsize=(6.4, 4.0), layout="constrained")
+    fig, ax = plt.subplots(figsize=(6.4, 5.2), layout="constrained")
     arms = list(dict.fromkeys(str(r["arm"]) for r in rows))
     for arm in arms:
       group = [r for r in rows if r["arm"] == arm]
@@ -538,7 +538,9 @@ def study_figure(rows: Sequence[Dict[str, object]], budget_params=None, resource
                   else "multiply-accumulates (exact)")
     ax.set_ylabel("test accuracy (%)")
     ax.grid(alpha=0.3, zorder=0)
-    ax.legend(loc="best", frameon=False)
+    # below the axes, so that no run is hidden behind it
+    ax.legend(*ax.get_legend_handles_labels(), loc="upper center", bbox_to_anchor=(0.5, -0.15),
+              ncol=1, frameon=False)
   return fig
 
 
