@@ -86,3 +86,20 @@ def test_pipeline_bad_input_is_one_line(tmp_path):
   lines = error_lines(result.stderr)
   assert len(lines) == 1 and "DARTS_V9" in lines[0], lines
   assert not out.exists()
+
+
+def test_summary_explains_a_failed_int8_agreement_only_when_it_fails():
+  from rc_darts_tf import pipeline_main
+  summary = {"budget": {"params": "1:2"}, "phi_at_end": {}, "exact_cost": {"params": 1, "macs": 2},
+             "test_accuracy": 0.29, "best_test_accuracy": 0.29, "test_images": 100,
+             "network": {"layers": 8, "init_channels": 16, "stem": "cifar", "image_size": 32,
+                         "num_classes": 10, "dataset": "sample"},
+             "artifacts": [{"format": "tflite_int8", "size_bytes": 1000, "params": 5, "macs": 2,
+                            "latency_ms": {"median": 1.0, "p90": 1.1},
+                            "parity": {"kind": "top1", "top1_agreement": 0.95, "passed": False}}],
+             "stage_seconds": {"export": 3.0}, "total_seconds_this_run": 3.0, "files": {}}
+  text = pipeline_main.summary_markdown(summary)
+  assert "top-1 agreement 95.0% FAIL" in text and "int8 top-1 agreement below 98%" in text
+  summary["artifacts"][0]["parity"].update(top1_agreement=0.99, passed=True)
+  text = pipeline_main.summary_markdown(summary)
+  assert "top-1 agreement 99.0% ok" in text and "below 98%" not in text
