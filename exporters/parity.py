@@ -39,8 +39,8 @@ def compare(fmt: str, reference: np.ndarray, logits: np.ndarray,
   scale = float(np.max(np.abs(reference)))
   same = np.argmax(logits, -1) == np.argmax(reference, -1)
   agreement = float(np.mean(same))
-  top2 = np.sort(logits, -1)[:, -2:] if logits.shape[-1] > 1 else np.zeros((len(logits), 2))
-  tied = top2[:, 0] == top2[:, 1]
+  top2 = np.sort(logits, -1)[:, -2:]
+  tied = top2[:, 0] == top2[:, -1] if logits.shape[-1] > 1 else np.zeros(len(logits), bool)
   record = {"images": int(reference.shape[0]), "max_abs_diff": diff, "logit_scale": scale,
             "relative_diff": diff / max(1.0, scale), "top1_agreement": agreement,
             "top1_ties": int(np.sum(tied)), "disagreements": int(np.sum(~same)),

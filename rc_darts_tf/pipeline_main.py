@@ -286,8 +286,8 @@ def summary_markdown(s):
                  f"{_fmt(a.get('macs'))} | "
                  f"{_fmt(latency.get('median'))} / {_fmt(latency.get('p90'))} ms | {par} |"
                  if size is not None else f"| {a.get('format')} | – | – | – | – | {par} |")
-  if any((a.get("parity") or {}).get("kind") == "top1" and
-         (a.get("parity") or {}).get("passed") is False for a in s["artifacts"]):
+  if any(a.get("parity") and a["parity"].get("kind") == "top1" and not a["parity"]["passed"]
+         for a in s["artifacts"]):
     lines += ["", "int8 top-1 agreement below 98%: expected for a network trained this briefly "
               "(its classes are nearly tied, so int8 rounding flips them); a network trained "
               "longer agrees on more (README, Parity)."]

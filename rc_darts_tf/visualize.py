@@ -12,8 +12,8 @@ convs blue, dilated convs vermilion, pooling green, skip grey, 'none' light grey
 
 Figure builders return a matplotlib Figure (`cell_figure`, `connection_figure`, `phi_figure`,
 `theta_figure`, and `study_figure`: accuracy against size of retrained networks per arm, used by
-scripts/results_study.py); `save_figure` writes one as PNG + SVG atomically. The library never reads FLAGS;
-`rc-darts-plot` (plot_main.py) is the command-line front end.
+scripts/results_study.py); `save_figure` writes one as PNG + SVG atomically. The library never
+reads FLAGS; `rc-darts-plot` (plot_main.py) is the command-line front end.
 
 Files written (`<name>.png` and `<name>.svg` each):
   cell_normal            the normal cell (one level), or cell_normal_level0, _level1, ...
@@ -505,45 +505,6 @@ def phi_figure(phi: np.ndarray, bounds: Optional[Dict[str, object]] = None,
 # θ-softmax per edge
 
 
-ARM_STYLE = {"rc": ("#0072B2", "o", "RC-DARTS at the budget"),
-             "darts": ("#D55E00", "s", "DARTS (first order), width fitted to the budget"),
-             "random": ("#999999", "^", "random genotypes, width fitted to the budget")}
-
-
-def study_figure(rows: Sequence[Dict[str, object]], budget_params=None, resource="params"):
-  """Test accuracy against exact `resource` (params or macs) of retrained networks, one marker
-  per run, one colour per arm ("rc", "darts", "random"; others get matplotlib's defaults), the
-  arm's mean as a short bar. `budget_params` (a budget.Bounds or None) shades the allowed range
-  when `resource` is params. Rows: {"arm", resource, "test_accuracy"} (accuracy in [0, 1])."""
-  plt = _plt()
-  with _style():
-    fig, ax = plt.subplots(figsize=(6.4, 5.2), layout="constrained")
-    arms = list(dict.fromkeys(str(r["arm"]) for r in rows))
-    for arm in arms:
-      group = [r for r in rows if r["arm"] == arm]
-      color, marker, label = ARM_STYLE.get(arm, (None, "o", arm))
-      xs = np.array([float(r[resource]) for r in group])
-      ys = np.array([100.0 * float(r["test_accuracy"]) for r in group])
-      runs = f"{len(group)} run" + ("" if len(group) == 1 else "s")
-      ax.scatter(xs, ys, c=color, marker=marker, s=42, label=f"{label} ({runs})",
-                 edgecolors="black", linewidths=0.5, zorder=3)
-      ax.hlines(ys.mean(), xs.min() - 0.02 * xs.mean(), xs.max() + 0.02 * xs.mean(),
-                colors=color or "black", linewidth=1.6, zorder=2)
-    if budget_params is not None and resource == "params":
-      low = budget_params.low if budget_params.low is not None else ax.get_xlim()[0]
-      high = budget_params.high if budget_params.high is not None else ax.get_xlim()[1]
-      ax.axvspan(low, high, color="#009E73", alpha=0.08, zorder=0, label="params budget")
-    ax.xaxis.set_major_formatter(_count_formatter())
-    ax.set_xlabel("parameters (exact, DARTS convention)" if resource == "params"
-                  else "multiply-accumulates (exact)")
-    ax.set_ylabel("test accuracy (%)")
-    ax.grid(alpha=0.3, zorder=0)
-    # below the axes, so that no run is hidden behind it
-    ax.legend(*ax.get_legend_handles_labels(), loc="upper center", bbox_to_anchor=(0.5, -0.15),
-              ncol=1, frameon=False)
-  return fig
-
-
 def _edge_name(i: int) -> str:
   return {0: "$c_{k-2}$", 1: "$c_{k-1}$"}.get(i, f"node {i - 2}")
 
@@ -609,6 +570,48 @@ def theta_figure(epochs: Sequence[int], probs: np.ndarray, title: str,
     legend_ax.legend(handles=handles, loc="center", ncol=3, frameon=False, fontsize=10,
                      title="op", title_fontproperties={"weight": "bold", "size": 10})
     fig.suptitle(title, fontsize=13, fontweight="bold", y=0.985)
+  return fig
+
+
+# ---------------------------------------------------------------------------------------------
+# Retrained networks of a study (scripts/results_study.py)
+
+
+ARM_STYLE = {"rc": ("#0072B2", "o", "RC-DARTS at the budget"),
+             "darts": ("#D55E00", "s", "DARTS (first order), width fitted to the budget"),
+             "random": ("#999999", "^", "random genotypes, width fitted to the budget")}
+
+
+def study_figure(rows: Sequence[Dict[str, object]], budget_params=None, resource="params"):
+  """Test accuracy against exact `resource` (params or macs) of retrained networks, one marker
+  per run, one colour per arm ("rc", "darts", "random"; others get matplotlib's defaults), the
+  arm's mean as a short bar. `budget_params` (a budget.Bounds or None) shades the allowed range
+  when `resource` is params. Rows: {"arm", resource, "test_accuracy"} (accuracy in [0, 1])."""
+  plt = _plt()
+  with _style():
+    fig, ax = plt.subplots(figsize=(6.4, 5.2), layout="constrained")
+    arms = list(dict.fromkeys(str(r["arm"]) for r in rows))
+    for arm in arms:
+      group = [r for r in rows if r["arm"] == arm]
+      color, marker, label = ARM_STYLE.get(arm, (None, "o", arm))
+      xs = np.array([float(r[resource]) for r in group])
+      ys = np.array([100.0 * float(r["test_accuracy"]) for r in group])
+      runs = f"{len(group)} run" + ("" if len(group) == 1 else "s")
+      ax.scatter(xs, ys, c=color, marker=marker, s=42, label=f"{label} ({runs})",
+                 edgecolors="black", linewidths=0.5, zorder=3)
+      ax.hlines(ys.mean(), xs.min() - 0.02 * xs.mean(), xs.max() + 0.02 * xs.mean(),
+                colors=color or "black", linewidth=1.6, zorder=2)
+    if budget_params is not None and resource == "params":
+      low = budget_params.low if budget_params.low is not None else ax.get_xlim()[0]
+      high = budget_params.high if budget_params.high is not None else ax.get_xlim()[1]
+      ax.axvspan(low, high, color="#009E73", alpha=0.08, zorder=0, label="params budget")
+    ax.xaxis.set_major_formatter(_count_formatter())
+    ax.set_xlabel("parameters (exact, DARTS convention)" if resource == "params"
+                  else "multiply-accumulates (exact)")
+    ax.set_ylabel("test accuracy (%)")
+    ax.grid(alpha=0.3, zorder=0)
+    # below the axes, so that no run is hidden behind it
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.15), frameon=False)
   return fig
 
 

@@ -144,7 +144,8 @@ def main():
                  f"{span('params')} | {span('macs')} | "
                  f"{(f'{statistics.mean(search):.0f} s' if search else '–')} | "
                  f"{statistics.mean(r['train_seconds'] for r in group):.0f} s |")
-  table += ["", "| run | init channels | params | MACs | test accuracy | search time | retrain time |",
+  table += ["",
+            "| run | init channels | params | MACs | test accuracy | search time | retrain time |",
             "| --- | --- | --- | --- | --- | --- | --- |"]
   for r in rows:
     table.append(f"| {r['run']} | {r['init_channels']} | {r['params']:,} | {r['macs']:,} | "
@@ -166,10 +167,9 @@ def main():
     visualize.save_figure(visualize.study_figure(rows, bounds, resource),
                           os.path.join(pictures, f"study_{resource}"))
   for (arm, seed), d in searches.items():
-    if not os.path.exists(os.path.join(pictures, f"search_{arm}_s{seed}", "phi.png")):
-      run("rc_darts_tf.plot_main", [f"--search_dir={d}",
-                                    f"--output_dir={os.path.join(pictures, f'search_{arm}_s{seed}')}"],
-          log)
+    target = os.path.join(pictures, f"search_{arm}_s{seed}")
+    if not os.path.exists(os.path.join(target, "phi.png")):
+      run("rc_darts_tf.plot_main", [f"--search_dir={d}", f"--output_dir={target}"], log)
   print(f"pictures in {pictures}")
 
 
