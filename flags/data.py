@@ -40,7 +40,9 @@ def define_data_flags(flag_values=absl_flags.FLAGS, *, dataset="sample", image_s
       "image_size", image_size,
       "Side of the square network input; 0 = the dataset's own (32 for CIFAR and the sample, "
       "224 for imagenet2012, the first image's size for imagefolder). Images of other sizes "
-      "are resized.", lower_bound=0, upper_bound=1024, flag_values=flag_values)
+      "are resized. At most " + str(dataset_names.MAX_IMAGE_SIZE) + ", given or inferred (a tree "
+      "whose first image is larger needs this flag).", lower_bound=0,
+      upper_bound=dataset_names.MAX_IMAGE_SIZE, flag_values=flag_values)
   absl_flags.DEFINE_float(
       "train_portion", train_portion,
       "Search only: share of the training split used to train the weights; the rest (disjoint, "

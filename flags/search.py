@@ -8,15 +8,20 @@ from absl import flags as absl_flags
 from flags._define import already_defined
 
 
-def define_search_flags(flag_values=absl_flags.FLAGS, *, arch_learning_rate=3e-4,
+def define_search_flags(flag_values=absl_flags.FLAGS, *, arch_learning_rate=None,
                         arch_weight_decay=1e-3, levels=3, learn_connection=True,
-                        projection_interval=150, projection_iters=500, projection_lr=3e-4,
-                        warmup_steps=0, lambda_init=10.0, lambda_decay=0.97):
+                        projection_interval=150, projection_iters=500, projection_lr=None,
+                        warmup_steps=0, lambda_init=10.0, lambda_decay=0.97,
+                        temperature_init=1.0, temperature_final=0.1,
+                        projection_method="newton"):
   if already_defined(flag_values, "arch_learning_rate"):
     return
-  absl_flags.DEFINE_float("arch_learning_rate", arch_learning_rate,
-                          "Adam learning rate of the architecture parameters θ.",
-                          lower_bound=0.0, flag_values=flag_values)
+  absl_flags.DEFINE_float(
+      "arch_learning_rate", arch_learning_rate,
+      "Adam learning rate of the architecture parameters θ. Default: the paper's 3e-4 scaled by "
+      "19,550 / S for a search of S steps (epochs × steps per epoch), so θ can travel as far "
+      "(≈ 5.9) as in the paper's 50-epoch CIFAR-10 search; 3e-4 at the paper's length.",
+      lower_bound=0.0, flag_values=flag_values)
   absl_flags.DEFINE_float("arch_weight_decay", arch_weight_decay, "Weight decay of θ.",
                           lower_bound=0.0, flag_values=flag_values)
   absl_flags.DEFINE_integer(
@@ -33,8 +38,27 @@ def define_search_flags(flag_values=absl_flags.FLAGS, *, arch_learning_rate=3e-4
   absl_flags.DEFINE_integer("projection_iters", projection_iters,
                             "e_p: maximum iterations of one projection.", lower_bound=1,
                             flag_values=flag_values)
-  absl_flags.DEFINE_float("projection_lr", projection_lr, "Adam learning rate of the projection.",
-                          lower_bound=0.0, flag_values=flag_values)
+  absl_flags.DEFINE_float(
+      "projection_lr", projection_lr,
+      "Adam learning rate of the Eq. 8 projection (--projection_method=penalty). Default: 3e-4 "
+      "scaled by 19,550 / S like --arch_learning_rate.", lower_bound=0.0,
+      flag_values=flag_values)
+  absl_flags.DEFINE_enum(
+      "projection_method", projection_method, ["newton", "penalty"],
+      "newton: solve Eq. 7 (the nearest θ with Φ inside the bounds) by sequential linearisation "
+      "of the active constraints; ends feasible in a few iterations. penalty: the paper's Eq. 8, "
+      "Adam on ½‖θ − θ_p‖² + λ·hinge violations (--projection_lr, --lambda_init, "
+      "--lambda_decay).", flag_values=flag_values)
+  absl_flags.DEFINE_float(
+      "temperature_init", temperature_init,
+      "Softmax temperature τ of the mixed ops, Φ and derivation at the first step: weights are "
+      "softmax(θ / τ).", lower_bound=1e-3, flag_values=flag_values)
+  absl_flags.DEFINE_float(
+      "temperature_final", temperature_final,
+      "τ at the last step; τ is annealed exponentially from --temperature_init, so the mixed ops "
+      "and Φ end concentrated on the ops Eq. 1 derives (Φ ≈ the derived network's exact cost). "
+      "Equal to --temperature_init: no annealing (1.0 and 1.0: the paper's softmax).",
+      lower_bound=1e-3, flag_values=flag_values)
   absl_flags.DEFINE_float(
       "lambda_init", lambda_init,
       "λ of the first projection (weight of the scaled constraint violation against "
@@ -45,8 +69,9 @@ def define_search_flags(flag_values=absl_flags.FLAGS, *, arch_learning_rate=3e-4
   absl_flags.DEFINE_enum(
       "derive", "budget", ["budget", "eq1"],
       "eq1: the paper's derivation (top-2 edges, argmax op). budget: the same, then, if its exact "
-      "cost is outside the budget, the fewest op changes (by θ's preference) that bring it "
-      "inside; both genotypes and costs are recorded.", flag_values=flag_values)
+      "cost is outside the budget, the genotype of highest θ log-probability whose exact cost "
+      "is inside every bound (a mixed-integer program, scipy.optimize.milp); both genotypes, "
+      "their costs and the changes are recorded.", flag_values=flag_values)
   absl_flags.DEFINE_integer(
       "checkpoint_steps", 200,
       "Write a search checkpoint every this many steps (and at every epoch end); a run started "

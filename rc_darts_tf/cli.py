@@ -6,11 +6,20 @@ with two project rules on top:
     `<prog>: error: flag --name=value: what is allowed`, with exit code 2, before any work starts;
   * an `RcDartsError` raised by `main` is reported the same way (one line, exit code 2).
 Import this module before TensorFlow: it quiets TensorFlow's C++ start-up chatter unless the user
-set TF_CPP_MIN_LOG_LEVEL themselves.
+set TF_CPP_MIN_LOG_LEVEL themselves. TensorFlow 2.21 prints a few lines on stderr while it is
+imported whatever TF_CPP_MIN_LOG_LEVEL says (they are logged before absl::InitializeLog), so the
+first `import tensorflow` of the process, wherever it happens (here, in Keras or in
+tensorflow-datasets), runs with file descriptor 2 captured; afterwards every captured line is
+written back to stderr except the ones the log level hides (`_is_startup_noise`). A refusal is
+then the only line on stderr. `--verbosity=0` or TF_CPP_MIN_LOG_LEVEL=0 shows them all.
 """
 
+import importlib.abc
+import importlib.machinery
 import os
+import re
 import sys
+import tempfile
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -21,6 +30,16 @@ from absl import logging as absl_logging  # noqa: E402  (also defines --verbosit
 from rc_darts_tf.errors import RcDartsError  # noqa: E402
 
 EXIT_USAGE = 2
+# A C++ log line (absl / glog format): severity letter, date, time, thread, file:line]
+# (before absl::InitializeLog the seconds count from the epoch: "I0000 00:00:1796082921.187967")
+_CPP_LOG_LINE = re.compile(r"^([IWEF])\d{4} \d\d:\d\d:\d+\.\d+\s+\d+ [^ \]]+:\d+\] ")
+_SEVERITY = {"I": 0, "W": 1, "E": 2, "F": 3}
+# Printed at import on every machine, or on every GPU machine: harmless duplicate registrations
+# and the notice that logging is not initialised yet (TensorFlow issue 62075).
+_KNOWN_NOISE = ("WARNING: All log messages before absl::InitializeLog() is called are written to "
+                "STDERR",
+                "Unable to register cuDNN factory", "Unable to register cuFFT factory",
+                "Unable to register cuBLAS factory", "computation placer already registered")
 _HELP_FLAGS = {"--help", "-help", "-h", "-?", "--helpshort", "-helpshort", "--helpfull",
                "-helpfull", "--helpxml", "-helpxml"}
 
@@ -48,6 +67,90 @@ def parse_flags(argv):
     if done.code == 1 and any(arg.split("=")[0] in _HELP_FLAGS for arg in argv[1:]):
       sys.exit(0)
     raise
+
+
+def _min_log_level() -> int:
+  try:
+    return int(os.environ.get("TF_CPP_MIN_LOG_LEVEL", "0"))
+  except ValueError:
+    return 0
+
+
+def _is_startup_noise(line: str, min_level: int) -> bool:
+  """Whether TensorFlow's C++ runtime printed `line` at import although the log level hides it:
+  a C++ log line below TF_CPP_MIN_LOG_LEVEL, or one of the known start-up lines (when the level
+  hides warnings). Python warnings, tracebacks and anything else are never noise."""
+  match = _CPP_LOG_LINE.match(line)
+  if match and _SEVERITY[match.group(1)] < min_level:
+    return True
+  return min_level >= 1 and any(text in line for text in _KNOWN_NOISE)
+
+
+def _libraries_verbose() -> bool:
+  """--verbosity given on the command line (or TF_CPP_MIN_LOG_LEVEL=0): show everything."""
+  try:
+    if absl_flags.FLAGS.is_parsed() and absl_flags.FLAGS["verbosity"].present:
+      return True
+  except KeyError:
+    pass
+  return _min_log_level() <= 0
+
+
+class _QuietLoader(importlib.abc.Loader):
+  """Runs the real loader of `tensorflow` with fd 2 captured; replays all but start-up noise."""
+
+  def __init__(self, loader):
+    self.loader = loader
+
+  def create_module(self, spec):
+    return self.loader.create_module(spec)
+
+  def exec_module(self, module):
+    module.__loader__ = self.loader
+    if module.__spec__ is not None:
+      module.__spec__.loader = self.loader
+    if _libraries_verbose():
+      return self.loader.exec_module(module)
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as captured:
+      os.dup2(captured.fileno(), 2)
+      failed = True
+      try:
+        self.loader.exec_module(module)
+        failed = False
+      finally:
+        sys.stderr.flush()
+        os.dup2(saved, 2)
+        os.close(saved)
+        captured.seek(0)
+        text = captured.read().decode("utf-8", "replace")
+        level = -1 if failed else _min_log_level()   # a failed import shows everything
+        kept = [line for line in text.splitlines(keepends=True)
+                if line.strip() and not _is_startup_noise(line, level)]
+        if kept:
+          sys.stderr.write("".join(kept))
+          sys.stderr.flush()
+
+
+class _QuietTensorFlowImport(importlib.abc.MetaPathFinder):
+  """Finds `tensorflow` once, through the normal path finder, and wraps its loader."""
+
+  def find_spec(self, fullname, path=None, target=None):
+    if fullname != "tensorflow":
+      return None
+    if self in sys.meta_path:
+      sys.meta_path.remove(self)        # once per process
+    spec = importlib.machinery.PathFinder.find_spec(fullname, path)
+    if spec is None or spec.loader is None:
+      return None
+    spec.loader = _QuietLoader(spec.loader)
+    return spec
+
+
+if "tensorflow" not in sys.modules and not any(isinstance(finder, _QuietTensorFlowImport)
+                                               for finder in sys.meta_path):
+  sys.meta_path.insert(0, _QuietTensorFlowImport())
 
 
 def run(main):

@@ -128,13 +128,26 @@ def relu_conv_bn_cost(c_in, c_out, h, w, stride=1, affine=True) -> Cost:
   return conv_cost(c_in, c_out, h, w, 1, stride) + bn_cost(c_out, affine)
 
 
+# The candidate ops by name, in DARTS's order (θ's columns follow it), with their cost functions.
+# ops.py pairs each name with its Keras layer; the names live here, free of TensorFlow, so that
+# genotypes and budgets can be checked before TensorFlow is imported.
+CELL_OP_COSTS = {
+    "none": zero_cost, "max_pool_3x3": pool_cost, "avg_pool_3x3": pool_cost,
+    "skip_connect": skip_cost, "sep_conv_3x3": sep_conv_cost(3), "sep_conv_5x5": sep_conv_cost(5),
+    "dil_conv_3x3": dil_conv_cost(3), "dil_conv_5x5": dil_conv_cost(5)}
+CONNECTION_OP_COSTS = {
+    "dil_conv_3x3": dil_conv_cost(3), "conv_1x1": group_conv_cost(1),
+    "group_conv_1x1_g2": group_conv_cost(2), "group_conv_1x1_g4": group_conv_cost(4)}
+PRIMITIVES = tuple(CELL_OP_COSTS)                      # = ops.PRIMITIVES
+CONNECTION_PRIMITIVES = tuple(CONNECTION_OP_COSTS)     # = ops.CONNECTION_PRIMITIVES
+
+
 def op_cost(name, c_in, c_out, h, w, stride=1, affine=True, connection=False) -> Cost:
   """Cost of the registered op `name` (see ops.py) at this geometry."""
-  from rc_darts_tf import ops  # ops imports this module; look the registry up lazily
-  table = ops.CONNECTION_OPS if connection else ops.CELL_OPS
+  table = CONNECTION_OP_COSTS if connection else CELL_OP_COSTS
   if name not in table:
     raise KeyError(f"unknown {'connection ' if connection else ''}op {name!r}")
-  return table[name].cost(c_in, c_out, h, w, stride, affine)
+  return table[name](c_in, c_out, h, w, stride, affine)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -291,9 +304,8 @@ class CostTables:
 
 
 def cost_tables(plan: NetworkPlan, learn_connection: bool) -> CostTables:
-  from rc_darts_tf import ops
-  primitives = ops.PRIMITIVES
-  connections = ops.CONNECTION_PRIMITIVES
+  primitives = PRIMITIVES
+  connections = CONNECTION_PRIMITIVES
   m = len(RESOURCES)
   cells = np.zeros([m, plan.num_groups, NUM_EDGES, len(primitives)], np.float64)
   connection = np.zeros([m, len(connections)], np.float64)
@@ -322,6 +334,21 @@ def edge_strength(probs: np.ndarray, none_index: int = 0) -> np.ndarray:
   return probs[..., keep].max(-1)
 
 
+def edge_log_strength(thetas, temperature=1.0, none_index: int = 0) -> np.ndarray:
+  """log of each edge's strength (its largest non-'none' weight of softmax(θ / τ)), [..., 14],
+  computed as −log(1 + Σ_{o ≠ best} exp((θ_o − θ_best) / τ)) so that sharp θ / τ, where the
+  strengths round to 1.0 (and their log to 0.0), still order the edges (no false ties)."""
+  z = np.asarray(thetas, np.float64) / temperature
+  keep = np.ones(z.shape[-1], bool)
+  keep[none_index] = False
+  best = np.where(keep, z, -np.inf).argmax(-1)
+  top = np.take_along_axis(z, best[..., None], -1)
+  others = np.where(np.arange(z.shape[-1]) == best[..., None], -np.inf, z - top)
+  peak = others.max(-1, keepdims=True)
+  rest = peak[..., 0] + np.log(np.exp(others - peak).sum(-1))
+  return -np.logaddexp(0.0, rest)
+
+
 def top2_mask(strength: np.ndarray) -> np.ndarray:
   """σ(i ∈ A_j): 1 for the 2 strongest incoming edges of every node (ties: lower input first)."""
   mask = np.zeros(strength.shape, np.float64)
@@ -337,15 +364,52 @@ def softmax(x, axis=-1):
   return z / z.sum(axis=axis, keepdims=True)
 
 
+def log_softmax(x, axis=-1):
+  """log softmax(x): the same order as softmax, without its saturation at 1.0 for sharp θ / τ
+  (edge strengths are compared in log space, so no two edges tie at 1.0)."""
+  x = np.asarray(x, np.float64)
+  shifted = x - x.max(axis=axis, keepdims=True)
+  return shifted - np.log(np.exp(shifted).sum(axis=axis, keepdims=True))
+
+
+def derivable_weights(thetas, temperature=1.0):
+  """The kept edge's op weights as derivation sees them: softmax(θ / τ) over the non-'none' ops
+  (index 0 is 'none', weight 0). [..., O] -> [..., O]."""
+  thetas = np.asarray(thetas, np.float64)
+  weights = np.zeros_like(thetas)
+  weights[..., 1:] = softmax(thetas[..., 1:] / temperature)
+  return weights
+
+
 def expected_cost_numpy(tables: CostTables, thetas: np.ndarray,
-                        theta_connection: Optional[np.ndarray] = None) -> np.ndarray:
-  """Φ per resource in NumPy (the reference for the TensorFlow version). thetas: [G, 14, 8]."""
-  probs = softmax(np.asarray(thetas, np.float64))
-  mask = top2_mask(edge_strength(probs))
-  phi = tables.fixed + np.einsum("ge,mgeo,geo->m", mask, tables.cells, probs)
+                        theta_connection: Optional[np.ndarray] = None,
+                        temperature: float = 1.0, derivable_only: bool = True) -> np.ndarray:
+  """Φ per resource [M] in NumPy (the reference for `CostModel.expected`, which documents it).
+
+  thetas: [G, 14, 8]; theta_connection: [K] or None; weights softmax(θ / temperature)."""
+  probs = softmax(np.asarray(thetas, np.float64) / temperature)
+  mask = top2_mask(edge_log_strength(thetas, temperature))
+  weights = derivable_weights(thetas, temperature) if derivable_only else probs
+  phi = tables.fixed + np.einsum("ge,mgeo,geo->m", mask, tables.cells, weights)
   if tables.learn_connection:
-    phi = phi + tables.connection @ softmax(np.asarray(theta_connection, np.float64))
+    phi = phi + tables.connection @ softmax(np.asarray(theta_connection, np.float64) / temperature)
   return phi
+
+
+def eq1_cost_numpy(tables: CostTables, thetas: np.ndarray,
+                   theta_connection: Optional[np.ndarray] = None,
+                   temperature: float = 1.0) -> np.ndarray:
+  """Exact cost [M] of the Eq. 1 network of θ (top-2 edges by softmax(θ / temperature), argmax
+  non-'none' op, argmax connection op): Φ with one-hot weights. Equals `genotype_cost` of
+  `derive.derive(thetas, theta_connection, temperature=temperature)` (tests hold them equal)."""
+  probs = softmax(np.asarray(thetas, np.float64) / temperature)
+  mask = top2_mask(edge_log_strength(thetas, temperature))
+  choice = np.argmax(probs[..., 1:], axis=-1) + 1
+  onehot = np.eye(probs.shape[-1])[choice]
+  cost = tables.fixed + np.einsum("ge,mgeo,geo->m", mask, tables.cells, onehot)
+  if tables.learn_connection:
+    cost = cost + tables.connection[:, int(np.argmax(theta_connection))]
+  return cost
 
 
 def achievable_range(tables: CostTables) -> np.ndarray:
@@ -374,36 +438,95 @@ class CostModel:
 
   def __init__(self, tables: CostTables):
     import tensorflow as tf
+    if PRIMITIVES[0] != "none":
+      raise ValueError("CostModel expects 'none' as op 0 (σ and Φ skip it)")
     self.tables = tables
     self.fixed = tf.constant(tables.fixed, tf.float32)
     self.cells = tf.constant(tables.cells, tf.float32)
     self.connection = tf.constant(tables.connection, tf.float32)
+    self._float64 = tuple(tf.constant(a, tf.float64) for a in
+                          (tables.fixed, tables.cells, tables.connection))
     index = np.full([NUM_NODES, NUM_NODES + 1], NUM_EDGES, np.int32)  # padded with a dummy edge
     for j, (start, end) in enumerate(NODE_EDGE_RANGES):
       index[j, :end - start] = np.arange(start, end)
     self._node_edges = tf.constant(index)
 
-  def top2_mask(self, probs):
-    """σ as a [G, 14] float tensor (no gradient), same rule as derive.py and `top2_mask`."""
+  def top2_mask(self, probs=None, strength=None):
+    """σ as a [G, 14] float tensor (no gradient), same rule as derive.py and `top2_mask`.
+
+    probs: [G, 14, 8] softmax weights, or strength: [G, 14] edge strengths in any monotone form
+    (`log_strength`: no false ties when θ / τ is sharp)."""
     import tensorflow as tf
-    strength = tf.reduce_max(probs[..., 1:], axis=-1)                       # [G, 14]
-    padded = tf.concat([strength, tf.fill([tf.shape(strength)[0], 1], -1.0)], axis=-1)
+    if strength is None:
+      strength = tf.reduce_max(probs[..., 1:], axis=-1)                     # [G, 14]
+    padded = tf.concat([strength, tf.fill([tf.shape(strength)[0], 1],
+                                          tf.constant(strength.dtype.min, strength.dtype))],
+                       axis=-1)
     per_node = tf.gather(padded, self._node_edges, axis=1)                  # [G, 4, 5]
     _, top = tf.math.top_k(per_node, k=2)                                   # [G, 4, 2]
     node_edges = tf.broadcast_to(self._node_edges, tf.shape(per_node))
     edges = tf.gather(node_edges, top, batch_dims=2)                        # [G, 4, 2]
-    mask = tf.reduce_sum(tf.one_hot(edges, NUM_EDGES + 1), axis=[1, 2])[:, :NUM_EDGES]
+    mask = tf.reduce_sum(tf.one_hot(edges, NUM_EDGES + 1, dtype=strength.dtype),
+                         axis=[1, 2])[:, :NUM_EDGES]
     return tf.stop_gradient(mask)
 
-  def expected(self, thetas, theta_connection=None):
-    """Φ per resource, float32 [M]. thetas: [G, 14, 8]; theta_connection: [K] or None."""
+  def log_strength(self, thetas, temperature=1.0):
+    """`edge_log_strength` in TensorFlow: [G, 14, 8] -> [G, 14] (no gradient)."""
     import tensorflow as tf
-    probs = tf.nn.softmax(thetas, axis=-1)
-    mask = self.top2_mask(probs)
-    phi = self.fixed + tf.einsum("ge,mgeo,geo->m", mask, self.cells, probs)
+    z = tf.stop_gradient(thetas) / tf.cast(temperature, thetas.dtype)
+    best = tf.argmax(z[..., 1:], axis=-1, output_type=tf.int32) + 1
+    is_best = tf.one_hot(best, tf.shape(z)[-1], on_value=True, off_value=False)
+    top = tf.reduce_max(tf.where(is_best, z, z.dtype.min), axis=-1, keepdims=True)
+    rest = tf.reduce_logsumexp(tf.where(is_best, tf.constant(-np.inf, z.dtype), z - top), axis=-1)
+    return -tf.nn.softplus(rest)
+
+  def expected(self, thetas, theta_connection=None, temperature=1.0, derivable_only=True):
+    """Φ per resource [M] (RC-DARTS Eq. 6), differentiable in θ, in θ's dtype.
+
+    thetas: [G, 14, 8]; theta_connection: [K] or None; the op weights are softmax(θ / τ) with τ
+    = temperature, as in the search's mixed ops; σ(i ∈ A_j) keeps the top-2 edges per node by
+    those weights (`top2_mask`). derivable_only (default): on a kept edge the op weights are
+    renormalised over the ops derivation can pick, softmax(θ_{o≠none} / τ) — Eq. 1 never derives
+    'none', so Φ is the expected cost of the network derivation gives, even on an edge where
+    'none' holds most of the weight. derivable_only=False is Eq. 6 literally ('none' weighs in
+    at zero cost).
+    """
+    import tensorflow as tf
+    fixed, cells, connection = self._constants(thetas.dtype)
+    tau = tf.cast(temperature, thetas.dtype)
+    probs = tf.nn.softmax(thetas / tau, axis=-1)
+    mask = self.top2_mask(strength=self.log_strength(thetas, tau))
+    if derivable_only:
+      weights = tf.concat([tf.zeros_like(probs[..., :1]),
+                           tf.nn.softmax(thetas[..., 1:] / tau, axis=-1)], axis=-1)
+    else:
+      weights = probs
+    phi = fixed + tf.einsum("ge,mgeo,geo->m", mask, cells, weights)
     if self.tables.learn_connection:
-      phi = phi + tf.linalg.matvec(self.connection, tf.nn.softmax(theta_connection))
+      phi = phi + tf.linalg.matvec(
+          connection, tf.nn.softmax(theta_connection / tf.cast(temperature, thetas.dtype)))
     return phi
+
+  def _constants(self, dtype):
+    """The tables as tensors of `dtype` (float32, or float64 for the projection's solver)."""
+    import tensorflow as tf
+    if dtype == tf.float64:
+      return self._float64
+    return self.fixed, self.cells, self.connection
+
+  def eq1(self, thetas, theta_connection=None, temperature=1.0):
+    """Exact cost, float32 [M], of the network Eq. 1 derives from θ now: the top-2 edges of every
+    node by softmax(θ / temperature) (the same σ as Φ), the argmax non-'none' op of each, the
+    argmax connection op. Not differentiable; logged next to Φ at every step."""
+    import tensorflow as tf
+    fixed, cells, connection = self._constants(thetas.dtype)
+    mask = self.top2_mask(strength=self.log_strength(thetas, temperature))
+    choice = tf.argmax(thetas[..., 1:], axis=-1, output_type=tf.int32) + 1
+    onehot = tf.one_hot(choice, tf.shape(thetas)[-1], dtype=thetas.dtype)
+    cost = fixed + tf.einsum("ge,mgeo,geo->m", mask, cells, onehot)
+    if self.tables.learn_connection:
+      cost = cost + tf.gather(connection, tf.argmax(theta_connection), axis=1)
+    return tf.stop_gradient(cost)
 
 
 def genotype_cost(plan: NetworkPlan, normal: Sequence[Sequence[Tuple[str, int]]],

@@ -4,8 +4,10 @@ Datasets (`--dataset`):
   cifar10, cifar100   `tfds.load` from `--data_dir` (downloaded and prepared once if missing and
                       the network is reachable)
   imagenet2012        tfds with the manually downloaded archives in `--manual_dir`
-  imagefolder:PATH    `tfds.ImageFolder(PATH)`: a PATH/<split>/<label>/<image> tree with a `train`
-                      split and a `test` (or `validation`, `val`) split
+  imagefolder:PATH    a PATH/<split>/<label>/<image> tree with a `train` split and a `test` (or
+                      `validation`, `val`) split, read as tfds.ImageFolder orders it; what is
+                      read, skipped and refused: rc_darts_tf/image_tree.py (every image is
+                      decoded once before a source is returned)
   sample              a small ImageFolder tree of real CIFAR-10 images bundled with the package
                       (400 train + 100 test, 10 classes, 32x32), so everything runs offline
 
@@ -14,28 +16,27 @@ Splits:
            does: one trains the weights w, the other the architecture θ (`search_split`)
   retrain  the full training split vs. the test split (`retrain_split`)
 
-Pipelines read encoded images (tfds `SkipDecoding`), keep only the examples of the split, decode
-(and resize when the stored size differs from `image_size`), cache decoded uint8 images in memory
-when they fit, shuffle, batch, then augment and normalise whole batches at once: random crop with
-4-pixel (size/8) padding and horizontal flip for CIFAR-style inputs, random-resized crop for
-ImageNet-style inputs (image_size >= 128), cutout when asked, per-channel normalisation. Random
-numbers come from stateless ops seeded by a seeded `tf.data.Dataset.random`, so a pipeline is
-reproducible from its seed. Training batches have a static batch size (drop_remainder) so that a
-train step is traced once.
+Pipelines read encoded images (the files, or tfds `SkipDecoding`), keep only the examples of the
+split, decode (and resize when the stored size differs from `image_size`), cache decoded uint8
+images in memory when they fit, shuffle, batch, then augment and normalise whole batches at once:
+random crop with 4-pixel (size/8) padding and horizontal flip for CIFAR-style inputs,
+random-resized crop for ImageNet-style inputs (image_size >= 128), cutout when asked, per-channel
+normalisation. Random numbers come from stateless ops seeded by a seeded
+`tf.data.Dataset.random`, so a pipeline is reproducible from its seed. Training batches have a
+static batch size (drop_remainder) so that a train step is traced once.
 """
 
 import dataclasses
-import os
-import socket
-import threading
 from typing import Callable, List, Optional, Tuple
 
 import numpy as np
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
-from rc_darts_tf import dataset_names
+from rc_darts_tf import dataset_check, dataset_names, image_tree
+from rc_darts_tf.dataset_check import DEFAULT_PROBE, PROBE_ENV, SAMPLE_DIR  # noqa: F401
 from rc_darts_tf.errors import DatasetError
+from rc_darts_tf.image_tree import TEST_SPLIT_NAMES  # noqa: F401
 
 AUTOTUNE = tf.data.AUTOTUNE
 
@@ -46,15 +47,9 @@ CIFAR100_STD = (0.26733428, 0.25643846, 0.27615047)
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
-SAMPLE_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "sample_data")
-TEST_SPLIT_NAMES = ("test", "validation", "val")
 IMAGENET_STYLE_MIN_SIZE = 128     # inputs at least this large get ImageNet-style augmentation
 CACHE_LIMIT_BYTES = 4 << 30       # decoded images are cached in memory below this size
 STATS_EXAMPLES = 2000             # images used to estimate mean/std of an ImageFolder tree
-# Host probed before tfds tries to download a missing dataset ("host:port"); overridable so tests
-# can simulate a machine without network.
-PROBE_ENV = "RC_DARTS_TF_PROBE"
-DEFAULT_PROBE = "www.cs.toronto.edu:443"
 
 
 @dataclasses.dataclass
@@ -121,60 +116,44 @@ class RetrainData:
 
 
 def load_source(dataset: str, data_dir: Optional[str] = None, manual_dir: Optional[str] = None,
-                download: bool = True, image_size: int = 0) -> Source:
-  """Open `dataset` (see module doc). Raises DatasetError, within seconds, when it is unavailable."""
-  kind, arg = dataset_names.parse(dataset)
-  if kind == "sample":
-    if not os.path.isdir(os.path.join(SAMPLE_DIR, "train")):
-      raise DatasetError(f"the bundled sample dataset is missing from {SAMPLE_DIR}: reinstall "
-                         "rc-darts-tf (pip install -e .) or use --dataset=imagefolder:PATH")
-    return _imagefolder_source("sample", SAMPLE_DIR, image_size, stats=(CIFAR10_MEAN, CIFAR10_STD))
-  if kind == "imagefolder":
-    return _imagefolder_source(dataset, arg, image_size, stats=None)
-  return _tfds_source(arg, data_dir, manual_dir, download, image_size)
+                download: bool = True, image_size: int = 0,
+                facts: Optional[dataset_check.DatasetFacts] = None) -> Source:
+  """Open `dataset` (see module doc). Raises DatasetError, within seconds, when it is unavailable,
+  and for an ImageFolder tree when an image cannot be decoded (every image is decoded once first,
+  see image_tree). `facts`: what dataset_check.dataset_facts returned for the same arguments
+  (entry points check the dataset before importing TensorFlow); None checks it here."""
+  if facts is None:
+    facts = dataset_check.dataset_facts(dataset, data_dir, manual_dir, download, image_size)
+  dataset_check.verify_images(facts)
+  if facts.tree is not None:
+    stats = (CIFAR10_MEAN, CIFAR10_STD) if facts.kind == "sample" else None
+    return _imagefolder_source(facts.tree, stats)
+  return _tfds_source(dataset_names.parse(dataset)[1], facts)
 
 
-def _imagefolder_source(name: str, root: str, image_size: int, stats) -> Source:
-  root = os.path.expanduser(root)
-  layout = "expected a PATH/<split>/<label>/<image> tree, e.g. PATH/train/cat/0001.jpg"
-  if not os.path.isdir(root):
-    raise DatasetError(f"dataset {name}: directory {root!r} does not exist; {layout}")
-  try:
-    builder = tfds.ImageFolder(root)
-  except Exception as error:  # tfds raises various errors on unreadable trees
-    raise DatasetError(f"dataset {name}: cannot read {root!r} ({error}); {layout}") from None
-  splits = builder.info.splits
-  if "train" not in splits:
-    found = ", ".join(sorted(splits.keys())) or "none"
-    raise DatasetError(f"dataset {name}: no 'train' split under {root!r} (splits found: {found}); "
-                       f"{layout}")
-  num_train = splits["train"].num_examples
-  if num_train == 0:
-    raise DatasetError(f"dataset {name}: {os.path.join(root, 'train')!r} holds no images "
-                       "(jpeg, png, bmp or gif); " + layout)
-  test_split = next((s for s in TEST_SPLIT_NAMES if s in splits and splits[s].num_examples), None)
-  class_names = list(builder.info.features["label"].names)
+def _imagefolder_source(tree: image_tree.Tree, stats) -> Source:
+  """A Source reading the files of a scanned (and verified) tree, in the tree's order."""
 
-  def encoded(split):
+  def encoded(items):
+    paths = [path for path, _ in items]
+    labels = np.array([label for _, label in items], np.int64)
+
     def make():
-      ds = builder.as_dataset(split=split, shuffle_files=False, as_supervised=True,
-                              decoders={"image": tfds.decode.SkipDecoding()})
-      return ds
+      ds = tf.data.Dataset.from_tensor_slices((paths, labels))
+      return ds.map(lambda path, label: (tf.io.read_file(path), label),
+                    num_parallel_calls=AUTOTUNE)
     return make
 
-  train_encoded = encoded("train")
-  if image_size <= 0:
-    first = next(iter(train_encoded().take(1)))[0]
-    height, width = tf.io.decode_image(first, channels=3, expand_animations=False).shape[:2]
-    image_size = int(max(height, width))
+  train_encoded = encoded(tree.train)
+  image_size = tree.image_size
   if stats is None:
     stats = (IMAGENET_MEAN, IMAGENET_STD) if image_size >= IMAGENET_STYLE_MIN_SIZE else \
         _estimate_stats(train_encoded(), image_size)
   return Source(
-      name=name, num_classes=len(class_names), class_names=class_names, image_size=image_size,
-      mean=tuple(stats[0]), std=tuple(stats[1]), num_train=num_train,
-      num_test=splits[test_split].num_examples if test_split else None,
-      train_encoded=train_encoded, test_encoded=encoded(test_split) if test_split else None)
+      name=tree.name, num_classes=tree.num_classes, class_names=list(tree.class_names),
+      image_size=image_size, mean=tuple(stats[0]), std=tuple(stats[1]), num_train=len(tree.train),
+      num_test=len(tree.test) if tree.test is not None else None, train_encoded=train_encoded,
+      test_encoded=encoded(tree.test) if tree.test is not None else None)
 
 
 def _estimate_stats(encoded: tf.data.Dataset, image_size: int):
@@ -194,11 +173,9 @@ def _estimate_stats(encoded: tf.data.Dataset, image_size: int):
   return tuple(float(v) for v in mean), tuple(float(v) for v in std)
 
 
-def _tfds_source(name: str, data_dir: Optional[str], manual_dir: Optional[str], download: bool,
-                 image_size: int) -> Source:
-  builder = _prepared_builder(name, data_dir, manual_dir, download)
+def _tfds_source(name: str, facts: dataset_check.DatasetFacts) -> Source:
+  builder = _prepared_builder(name, facts)
   info = builder.info
-  native = {"cifar10": 32, "cifar100": 32, "imagenet2012": 224}[name]
   stats = {"cifar10": (CIFAR10_MEAN, CIFAR10_STD), "cifar100": (CIFAR100_MEAN, CIFAR100_STD),
            "imagenet2012": (IMAGENET_MEAN, IMAGENET_STD)}[name]
   test_split = "validation" if name == "imagenet2012" else "test"
@@ -212,7 +189,7 @@ def _tfds_source(name: str, data_dir: Optional[str], manual_dir: Optional[str], 
   class_names = list(info.features["label"].names)
   return Source(
       name=name, num_classes=len(class_names), class_names=class_names,
-      image_size=image_size or native, mean=stats[0], std=stats[1],
+      image_size=facts.image_size, mean=stats[0], std=stats[1],
       num_train=_num_examples(info, "train", encoded("train")),
       num_test=_num_examples(info, test_split, encoded(test_split)),
       train_encoded=encoded("train"), test_encoded=encoded(test_split))
@@ -229,60 +206,20 @@ def _num_examples(info, split: str, make: Callable[[], tf.data.Dataset]) -> int:
   return count
 
 
-def _prepared_builder(name, data_dir, manual_dir, download):
-  try:
-    builder = tfds.builder(name, data_dir=data_dir)
-  except Exception as error:
-    raise DatasetError(f"dataset {name}: tensorflow-datasets cannot open it ({error})") from None
-  if builder.is_prepared():
+def _prepared_builder(name, facts: dataset_check.DatasetFacts):
+  """The tfds builder of `facts`, prepared now when dataset_check found it preparable."""
+  builder = facts.builder
+  if facts.prepare is None:
     return builder
-  root = data_dir or os.path.dirname(os.path.dirname(builder.data_dir))
-  elsewhere = ("or use --dataset=imagefolder:PATH for images on disk, or --dataset=sample for "
-               "the bundled sample")
-  if name == "imagenet2012":
-    if not manual_dir or not os.path.isdir(manual_dir):
-      what = f"--manual_dir={manual_dir} does not exist" if manual_dir else "no --manual_dir given"
-      raise DatasetError(
-          f"dataset imagenet2012 is not prepared under {root} and {what}: put "
-          "ILSVRC2012_img_train.tar and ILSVRC2012_img_val.tar in a directory and pass "
-          f"--manual_dir=DIR (prepared once into --data_dir), or pass --data_dir of a prepared copy, "
-          f"{elsewhere}")
-    config = tfds.download.DownloadConfig(manual_dir=manual_dir)
-  else:
-    how = (f"run `tfds build {name} --data_dir=DIR` on a machine with network access and pass "
-           f"--data_dir=DIR, {elsewhere}")
-    if not download:
-      raise DatasetError(f"dataset {name} is not prepared under {root} and --nodownload is set: "
-                         f"{how}")
-    probe = os.environ.get(PROBE_ENV, DEFAULT_PROBE)
-    if not _reachable(probe):
-      raise DatasetError(f"dataset {name} is not prepared under {root} and the network is "
-                         f"unreachable ({probe}): {how}")
-    config = None
+  config = None
+  if facts.prepare["manual_dir"]:
+    config = tfds.download.DownloadConfig(manual_dir=facts.prepare["manual_dir"])
   try:
     builder.download_and_prepare(download_config=config)
   except Exception as error:
-    raise DatasetError(f"dataset {name}: preparing it under {root} failed "
+    raise DatasetError(f"dataset {name}: preparing it under {facts.prepare['root']} failed "
                        f"({type(error).__name__}: {' '.join(str(error).split())[:300]})") from None
   return builder
-
-
-def _reachable(host_port: str, timeout: float = 5.0) -> bool:
-  """Whether a TCP connection to host:port opens within `timeout` s (DNS included)."""
-  host, _, port = host_port.rpartition(":")
-  result = []
-
-  def attempt():
-    try:
-      with socket.create_connection((host, int(port)), timeout=timeout):
-        result.append(True)
-    except (OSError, ValueError):
-      result.append(False)
-
-  thread = threading.Thread(target=attempt, daemon=True)
-  thread.start()
-  thread.join(timeout)
-  return bool(result and result[0])
 
 
 # --------------------------------------------------------------------------------------------
@@ -299,11 +236,7 @@ def search_split(source: Source, batch_size: int, train_portion: float = 0.5, se
   train, val, in_w = search_subsets(source, train_portion, seed)
   num_w = int(in_w.sum())
   num_a = in_w.size - num_w
-  if min(num_w, num_a) < batch_size:
-    raise DatasetError(
-        f"dataset {source.name}: {in_w.size} training images split {num_w}/{num_a} "
-        f"(train_portion={train_portion}) give less than one batch of {batch_size}; lower "
-        "--batch_size or use more data")
+  dataset_check.check_halves(source.name, in_w.size, batch_size, train_portion)
   return SearchData(
       train=_train_pipeline(train, source, num_w, batch_size, seed=seed, cutout_length=0,
                             cache=cache),
@@ -337,11 +270,7 @@ def holdout_split(source: Source, batch_size: int, train_portion: float = 0.5, s
   train, val, in_w = search_subsets(source, train_portion, seed)
   num_w = int(in_w.sum())
   num_v = in_w.size - num_w
-  if min(num_w, num_v) < batch_size:
-    raise DatasetError(
-        f"dataset {source.name}: {in_w.size} training images split {num_w}/{num_v} "
-        f"(train_portion={train_portion}) give less than one batch of {batch_size}; lower "
-        "--batch_size or use more data")
+  dataset_check.check_halves(source.name, in_w.size, batch_size, train_portion)
   return RetrainData(
       train=_train_pipeline(train, source, num_w, batch_size, seed=seed,
                             cutout_length=cutout_length, cache=cache),

@@ -32,13 +32,18 @@ def _fmt(values):
 def main(argv):
   if len(argv) > 1:
     cli.fail("rc-darts-data", f"unexpected arguments {' '.join(argv[1:])!r}: all options are flags")
+  from rc_darts_tf import dataset_check   # the dataset and every image, before TensorFlow
+  start = time.perf_counter()
+  facts = dataset_check.dataset_facts(FLAGS.dataset, data_dir=FLAGS.data_dir,
+                                      manual_dir=FLAGS.manual_dir, download=FLAGS.download,
+                                      image_size=FLAGS.image_size)
+  dataset_check.verify_images(facts)
   import numpy as np
   from rc_darts_tf import data
 
   out = sys.stdout
-  start = time.perf_counter()
   source = data.load_source(FLAGS.dataset, data_dir=FLAGS.data_dir, manual_dir=FLAGS.manual_dir,
-                            download=FLAGS.download, image_size=FLAGS.image_size)
+                            download=FLAGS.download, image_size=FLAGS.image_size, facts=facts)
   test = f"{source.num_test} test" if source.num_test is not None else "no test split"
   print(f"dataset {source.name}: {source.num_classes} classes, {source.num_train} train / {test} "
         f"images, input {source.image_size}x{source.image_size}x3 ({source.style}-style "

@@ -5,6 +5,9 @@ from typing import Optional, Tuple
 TFDS_NAMES = ("cifar10", "cifar100", "imagenet2012")
 SAMPLE = "sample"
 IMAGEFOLDER_PREFIX = "imagefolder:"
+TFDS_NUM_CLASSES = {"cifar10": 10, "cifar100": 100, "imagenet2012": 1000}
+TFDS_IMAGE_SIZE = {"cifar10": 32, "cifar100": 32, "imagenet2012": 224}   # the input side by default
+MAX_IMAGE_SIZE = 1024   # the largest network input side: --image_size, or inferred from a tree
 
 
 def parse(name: str) -> Tuple[str, str]:

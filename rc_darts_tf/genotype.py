@@ -14,7 +14,10 @@ Forms:
                 atomically, so a reader never sees a partial file
   DARTS string  "Genotype(normal=[...], normal_concat=[2, 3, 4, 5], reduce=[...],
                 reduce_concat=[2, 3, 4, 5])", DARTS's repr (concat may be range(2, 6)); parsed
-                with `ast` (literals only), never evaluated
+                with `ast` (literals only), never evaluated. The same form holds every genotype
+                (`to_string`): several normal levels as a list of cells, `normal=[[...], [...]]`,
+                and the connection op as `connection='conv_1x1'`; it is DARTS's own repr exactly
+                when the genotype is a DARTS one (one level, DARTS's fixed connection)
   name          a key of REGISTRY, e.g. DARTS_V2
 
 `resolve(spec)` is what every `--genotype` flag accepts: any of the three. Every problem is a
@@ -37,6 +40,7 @@ PAIRS_PER_CELL = 2 * NUM_NODES                 # 2 incoming edges per node
 STATES = tuple(range(2, 2 + NUM_NODES))        # states a cell may concatenate: 2..5
 DEFAULT_CONCAT = STATES
 FIELDS = ("normal", "normal_concat", "reduce", "reduce_concat")  # DARTS's namedtuple order
+EXTRA_FIELDS = ("connection",)                 # ours, by keyword only (not in DARTS's namedtuple)
 JSON_KEYS = ("format_version", "normal", "reduce", "normal_concat", "reduce_concat",
              "connection", "meta")
 ACCEPTED_FORMS = ("a genotype JSON file (as the search writes), a DARTS-style 'Genotype(normal="
@@ -77,15 +81,16 @@ REGISTRY["DARTS"] = REGISTRY["DARTS_V2"]     # as in DARTS's genotypes.py
 
 
 def cell_ops() -> Tuple[str, ...]:
-  """Op names a derived cell may use: ops.PRIMITIVES without 'none'."""
-  from rc_darts_tf import ops  # imports TensorFlow; only validation needs it
-  return tuple(op for op in ops.PRIMITIVES if op != "none")
+  """Op names a derived cell may use: ops.PRIMITIVES without 'none' (read from costs.py, which
+  holds them without TensorFlow: a genotype is checked before TensorFlow is imported)."""
+  from rc_darts_tf import costs
+  return tuple(op for op in costs.PRIMITIVES if op != "none")
 
 
 def connection_ops() -> Tuple[str, ...]:
-  """Op names a genotype's connection may use (ops.CONNECTION_PRIMITIVES)."""
-  from rc_darts_tf import ops
-  return tuple(ops.CONNECTION_PRIMITIVES)
+  """Op names a genotype's connection may use (ops.CONNECTION_PRIMITIVES, from costs.py)."""
+  from rc_darts_tf import costs
+  return tuple(costs.CONNECTION_PRIMITIVES)
 
 
 def _short(value, limit=80) -> str:
@@ -204,6 +209,26 @@ class Genotype:
                    connection=connection, meta=dict(meta), **concats)
     return genotype.validate(source)
 
+  @property
+  def is_darts(self) -> bool:
+    """True when DARTS's Genotype can hold this network: one normal level and DARTS's fixed
+    connection (no connection op)."""
+    return self.levels == 1 and self.connection is None
+
+  def to_string(self) -> str:
+    """One line that `resolve` (every --genotype flag) reads back to this genotype (meta aside):
+    DARTS's repr when `is_darts`, else the same form with the normal cells of every level
+    (`normal=[[...], [...], ...]`) and `connection='op'`."""
+    if self.is_darts:
+      return self.to_darts_string(0)
+    if self.levels == 1:
+      normal = [tuple(p) for p in self.normal[0]]
+    else:
+      normal = [[tuple(p) for p in cell] for cell in self.normal]
+    return (f"Genotype(normal={normal!r}, normal_concat={list(self.normal_concat)!r}, "
+            f"reduce={[tuple(p) for p in self.reduce]!r}, "
+            f"reduce_concat={list(self.reduce_concat)!r}, connection={self.connection!r})")
+
   def to_darts_string(self, level: int = 0) -> str:
     """DARTS's repr of this genotype with the normal cell of `level` (DARTS has one level; the
     connection op and meta are not part of the DARTS form)."""
@@ -283,8 +308,10 @@ def _check_concat(concat, where):
 def from_darts_string(text: str, source: str = "<string>") -> Genotype:
   """Parse "Genotype(normal=[...], normal_concat=..., reduce=[...], reduce_concat=...)" (fields
   by keyword or in DARTS's positional order normal, normal_concat, reduce, reduce_concat; concat
-  as a list or range(a, b)). Only literals are read (`ast`); nothing is executed. The result has
-  one normal level and connection=None, and is validated."""
+  as a list or range(a, b)). Only literals are read (`ast`); nothing is executed. DARTS's form
+  gives one normal level and connection=None; `Genotype.to_string`'s additions are read too:
+  `normal` as a list of cells (one per level) and `connection='op'` (or None) by keyword. The
+  result is validated."""
   if not isinstance(text, str):
     raise GenotypeError(f"{source}: expected a Genotype(...) string, got {type(text).__name__}")
   try:
@@ -305,10 +332,10 @@ def from_darts_string(text: str, source: str = "<string>") -> Genotype:
   named = list(zip(FIELDS, call.args)) + [(k.arg, k.value) for k in call.keywords]
   values = {}
   for name, node in named:
-    if name not in FIELDS:
+    if name not in FIELDS + EXTRA_FIELDS:
       shown = "**" + _unparse(node) if name is None else name
       raise GenotypeError(f"{source}: unknown Genotype field {_short(shown)}; fields: "
-                          f"{', '.join(FIELDS)}")
+                          f"{', '.join(FIELDS + EXTRA_FIELDS)}")
     if name in values:
       raise GenotypeError(f"{source}: Genotype field {name!r} is given twice")
     values[name] = _literal(node, source, name)
@@ -322,9 +349,27 @@ def from_darts_string(text: str, source: str = "<string>") -> Genotype:
       raise GenotypeError(f"{source}: {name}={_short(value)} must be a list of states 2..5 "
                           "(or range(2, 6))")
     concats[name] = value
-  genotype = Genotype(normal=[_pairs(values["normal"], f"{source}: normal cell")],
-                      reduce=_pairs(values["reduce"], f"{source}: reduce cell"), **concats)
+  connection = values.get("connection")
+  if connection is not None and not isinstance(connection, str):
+    raise GenotypeError(f"{source}: connection={_short(connection)} must be a connection op "
+                        f"name ({', '.join(connection_ops())}) or None")
+  normal = values["normal"]
+  if _is_cell_list(normal):       # to_string's form of several levels: a list of cells
+    normal = [_pairs(cell, f"{source}: normal cell (level {level})")
+              for level, cell in enumerate(normal)]
+  else:
+    normal = [_pairs(normal, f"{source}: normal cell")]
+  genotype = Genotype(normal=normal, reduce=_pairs(values["reduce"], f"{source}: reduce cell"),
+                      connection=connection, **concats)
   return genotype.validate(source)
+
+
+def _is_cell_list(value) -> bool:
+  """True for a non-empty list of cells ([[(op, input), ...], ...]), False for one cell (a list
+  of (op, input) pairs, whose items start with an op name) and anything else."""
+  return (isinstance(value, (list, tuple)) and bool(value) and
+          all(isinstance(cell, (list, tuple)) and cell and isinstance(cell[0], (list, tuple))
+              for cell in value))
 
 
 def _unparse(node) -> str:

@@ -21,7 +21,8 @@ and costs exactly what costs.py says:
     drops gamma/beta.
 
 Add an op: write its layer (or reuse one), add one `OpSpec` line to `CELL_OPS` or
-`CONNECTION_OPS` with its factory and its cost function from costs.py.
+`CONNECTION_OPS` with its factory, and its name and cost function to costs.CELL_OP_COSTS or
+costs.CONNECTION_OP_COSTS (the names without TensorFlow; importing ops checks that both agree).
 """
 
 import dataclasses
@@ -238,34 +239,40 @@ def _skip(c_in, c_out, stride, affine):
 
 
 CELL_OPS: Dict[str, OpSpec] = {spec.name: spec for spec in [
-    OpSpec("none", lambda c_in, c_out, s, a: Zero(s), costs.zero_cost),
-    OpSpec("max_pool_3x3", lambda c_in, c_out, s, a: Pool("max", s, bn=not a), costs.pool_cost),
-    OpSpec("avg_pool_3x3", lambda c_in, c_out, s, a: Pool("avg", s, bn=not a), costs.pool_cost),
-    OpSpec("skip_connect", _skip, costs.skip_cost),
+    OpSpec("none", lambda c_in, c_out, s, a: Zero(s), costs.CELL_OP_COSTS["none"]),
+    OpSpec("max_pool_3x3", lambda c_in, c_out, s, a: Pool("max", s, bn=not a),
+           costs.CELL_OP_COSTS["max_pool_3x3"]),
+    OpSpec("avg_pool_3x3", lambda c_in, c_out, s, a: Pool("avg", s, bn=not a),
+           costs.CELL_OP_COSTS["avg_pool_3x3"]),
+    OpSpec("skip_connect", _skip, costs.CELL_OP_COSTS["skip_connect"]),
     OpSpec("sep_conv_3x3", lambda c_in, c_out, s, a: SepConv(c_out, 3, s, a),
-           costs.sep_conv_cost(3)),
+           costs.CELL_OP_COSTS["sep_conv_3x3"]),
     OpSpec("sep_conv_5x5", lambda c_in, c_out, s, a: SepConv(c_out, 5, s, a),
-           costs.sep_conv_cost(5)),
+           costs.CELL_OP_COSTS["sep_conv_5x5"]),
     OpSpec("dil_conv_3x3", lambda c_in, c_out, s, a: DilConv(c_out, 3, s, 2, a),
-           costs.dil_conv_cost(3)),
+           costs.CELL_OP_COSTS["dil_conv_3x3"]),
     OpSpec("dil_conv_5x5", lambda c_in, c_out, s, a: DilConv(c_out, 5, s, 2, a),
-           costs.dil_conv_cost(5)),
+           costs.CELL_OP_COSTS["dil_conv_5x5"]),
 ]}
 
 CONNECTION_OPS: Dict[str, OpSpec] = {spec.name: spec for spec in [
     OpSpec("dil_conv_3x3", lambda c_in, c_out, s, a: DilConv(c_out, 3, s, 2, a),
-           costs.dil_conv_cost(3)),
+           costs.CONNECTION_OP_COSTS["dil_conv_3x3"]),
     OpSpec("conv_1x1", lambda c_in, c_out, s, a: GroupConv1x1(c_out, 1, s, a),
-           costs.group_conv_cost(1)),
+           costs.CONNECTION_OP_COSTS["conv_1x1"]),
     OpSpec("group_conv_1x1_g2", lambda c_in, c_out, s, a: GroupConv1x1(c_out, 2, s, a),
-           costs.group_conv_cost(2)),
+           costs.CONNECTION_OP_COSTS["group_conv_1x1_g2"]),
     OpSpec("group_conv_1x1_g4", lambda c_in, c_out, s, a: GroupConv1x1(c_out, 4, s, a),
-           costs.group_conv_cost(4)),
+           costs.CONNECTION_OP_COSTS["group_conv_1x1_g4"]),
 ]}
 
-# DARTS's order; θ columns follow it.
+# DARTS's order; θ columns follow it. costs.py holds the same names without TensorFlow (genotype
+# and budget checks run before TensorFlow is imported); the two must list the same ops in order.
 PRIMITIVES = tuple(CELL_OPS)
 CONNECTION_PRIMITIVES = tuple(CONNECTION_OPS)
+if PRIMITIVES != costs.PRIMITIVES or CONNECTION_PRIMITIVES != costs.CONNECTION_PRIMITIVES:
+  raise ImportError("ops.CELL_OPS / CONNECTION_OPS and costs.CELL_OP_COSTS / CONNECTION_OP_COSTS "
+                    "must name the same ops in the same order")
 
 
 def build_op(name, c_in, c_out, stride=1, affine=True, connection=False):

@@ -225,6 +225,11 @@ def build_summary(out, dirs, genotype_spec, seconds, total_seconds):
       "genotype": genotype_spec,
       "budget": genotype_meta.get("budget"),
       "phi_at_end": genotype_meta.get("phi"),
+      "eq1_cost": (genotype_meta.get("eq1") or {}).get("exact_cost")
+                  or genotype_meta.get("exact_cost"),
+      "derivation": genotype_meta.get("derivation"),
+      "budget_changes": genotype_meta.get("budget_changes", []),
+      "decisiveness": (genotype_meta.get("decisiveness") or {}).get("chosen_op_weight"),
       "exact_cost": info["exact_cost"],
       "test_accuracy": info["test_accuracy"],
       "best_test_accuracy": info["best_test_accuracy"],
@@ -258,12 +263,21 @@ def summary_markdown(s):
   lines = ["# rc-darts pipeline summary", ""]
   budget = s.get("budget") or {}
   phi = s.get("phi_at_end") or {}
-  lines.append("| resource | budget | Φ at the end of the search | exact (derived network) |")
-  lines.append("| --- | --- | --- | --- |")
+  eq1 = s.get("eq1_cost") or {}
+  lines.append("| resource | budget | Φ at the end of the search | Eq. 1 network (exact) | "
+               "derived network (exact) |")
+  lines.append("| --- | --- | --- | --- | --- |")
   for resource in ("params", "macs"):
+    eq1_text = f"{eq1[resource]:,}" if resource in eq1 else "–"
     lines.append(f"| {resource} | {budget.get(resource) or 'none'} | "
-                 f"{fmt_count(phi[resource]) if resource in phi else '–'} | "
+                 f"{fmt_count(phi[resource]) if resource in phi else '–'} | {eq1_text} | "
                  f"{s['exact_cost'][resource]:,} |")
+  changes = s.get("budget_changes") or []
+  lines += ["", ("The derived network is Eq. 1's genotype." if not changes else
+                 f"Eq. 1's genotype was outside the budget; the exact-budget derivation changed "
+                 f"{len(changes)} node(s) of it.")
+            + (f" θ's decisiveness: the chosen op's weight averages {s['decisiveness']:.2f} over "
+               "the kept edges (uniform 0.125)." if s.get("decisiveness") is not None else "")]
   net = s["network"]
   lines += ["", f"Network: {net['layers']} cells, C={net['init_channels']}, {net['stem']} stem, "
             f"{net['image_size']}x{net['image_size']} input, trained on {net['dataset']}: test "

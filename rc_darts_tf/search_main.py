@@ -51,7 +51,8 @@ SETTINGS = ("dataset", "batch_size", "seed", "learning_rate", "learning_rate_min
             "arch_learning_rate", "arch_weight_decay", "levels", "learn_connection",
             "projection_interval", "projection_iters", "projection_lr", "lambda_init",
             "lambda_decay", "warmup_steps", "derive", "constraints", "budget_params", "budget_macs",
-            "budget_layers", "budget_channels", "budget_stem", "image_size")
+            "budget_layers", "budget_channels", "budget_stem", "image_size", "temperature_init",
+            "temperature_final", "projection_method")
 
 
 def budget_bounds():
@@ -85,22 +86,23 @@ def budget_plan(num_classes, image_size):
 
 
 def check_achievable(tables, bounds):
-  """Refuse bounds no architecture can meet, naming the achievable range of Φ."""
-  from rc_darts_tf import costs
-  from rc_darts_tf.errors import BudgetError
-  ranges = costs.achievable_range(tables)
-  for k, resource in enumerate(costs.RESOURCES):
-    b = bounds.get(resource)
-    if b is None:
-      continue
-    low, high = ranges[k]
-    if (b.low is not None and b.low > high) or (b.high is not None and b.high < low):
-      plan = tables.plan
-      raise BudgetError(
-          f"--budget_{resource}={b} cannot be met: the expected {resource} of this search space "
-          f"lie in [{low:,.0f}, {high:,.0f}] (budget network: {plan.layers} cells, C="
-          f"{plan.init_channels}, {plan.stem} stem, {plan.levels} levels, connection "
-          f"{'learned' if tables.learn_connection else 'fixed'})")
+  """Refuse bounds no genotype of the space can meet (each alone or together), naming the exact
+  achievable range (an exact check: derive.check_feasible solves the derivation's MILP)."""
+  from rc_darts_tf.search import derive
+  derive.check_feasible(tables, bounds)
+
+
+def genotype_lines(genotype):
+  """The derived genotype as one line that --genotype reads back to the same network (levels and
+  connection op included), after a line saying what it is. The line is DARTS's Genotype(...)
+  repr only when DARTS's Genotype can hold the network (one level, the fixed connection)."""
+  if genotype.is_darts:
+    head = "as one line (DARTS's Genotype; --genotype reads it back):"
+  else:
+    head = (f"as one line (--genotype reads it back; not DARTS's form, which holds one normal cell "
+            f"and the fixed 1x1 connection: this network has {genotype.levels} normal level(s) "
+            f"and connection {genotype.connection or 'fixed'}):")
+  return ["  " + head, genotype.to_string()]
 
 
 def output_plan(out, settings, chief=True):
@@ -143,6 +145,20 @@ def main(argv):
     cli.fail("rc-darts-search", f"flag --levels={FLAGS.levels}: {error} (--layers={FLAGS.layers})")
   settings = {name: FLAGS[name].value for name in SETTINGS}
   dist.check_strategy(FLAGS.strategy, FLAGS.tpu)   # TF_CONFIG, TPU presence: before TensorFlow
+  # The dataset's classes and input size, then the budget at that geometry, then every image:
+  # all without TensorFlow, so a bad dataset or budget is refused within a second or two.
+  from rc_darts_tf import dataset_check
+  facts = dataset_check.dataset_facts(FLAGS.dataset, data_dir=FLAGS.data_dir,
+                                      manual_dir=FLAGS.manual_dir, download=FLAGS.download,
+                                      image_size=FLAGS.image_size)
+  plan = budget_plan(facts.num_classes, facts.image_size)
+  tables = costs.cost_tables(plan, FLAGS.learn_connection)
+  check_achievable(tables, bounds)
+  if facts.tree is not None:        # (tfds datasets: checked by SearchInput)
+    dataset_check.check_halves(facts.name, len(facts.tree.train), FLAGS.batch_size,
+                               FLAGS.train_portion)
+  dataset_check.verify_images(facts)
+  # (search/checkpoint.py imports TensorFlow)
   mode = output_plan(out, settings, chief=FLAGS.strategy != "multi_worker" or
                      dist.config_is_chief(dist.parse_tf_config()))
 
@@ -166,13 +182,14 @@ def main(argv):
   started = time.perf_counter()
   keras.utils.set_random_seed(FLAGS.seed)
   source = data.load_source(FLAGS.dataset, data_dir=FLAGS.data_dir, manual_dir=FLAGS.manual_dir,
-                            download=FLAGS.download, image_size=FLAGS.image_size)
-  plan = budget_plan(source.num_classes, source.image_size)
-  tables = costs.cost_tables(plan, FLAGS.learn_connection)
-  check_achievable(tables, bounds)
+                            download=FLAGS.download, image_size=FLAGS.image_size, facts=facts)
   inputs = SearchInput(source, FLAGS.batch_size, FLAGS.train_portion, FLAGS.seed)
   steps = inputs.steps_per_epoch
   warmup = FLAGS.warmup_steps or steps
+  from rc_darts_tf.search import step_sizes
+  total_steps = FLAGS.epochs * steps
+  arch_lr, projection_lr = step_sizes.resolve(FLAGS.arch_learning_rate, FLAGS.projection_lr,
+                                              total_steps)
 
   with strategy.scope():
     model = SearchNetwork(
@@ -180,14 +197,16 @@ def main(argv):
         levels=FLAGS.levels, learn_connection=FLAGS.learn_connection,
         image_size=source.image_size, budget_plan=plan, bounds=bounds,
         weight_decay=FLAGS.weight_decay, arch_weight_decay=FLAGS.arch_weight_decay,
-        grad_clip=FLAGS.grad_clip, projection_lr=FLAGS.projection_lr,
+        grad_clip=FLAGS.grad_clip, projection_lr=projection_lr,
         projection_iters=FLAGS.projection_iters, lambda_init=FLAGS.lambda_init,
-        lambda_decay=FLAGS.lambda_decay, seed=FLAGS.seed)
+        lambda_decay=FLAGS.lambda_decay, seed=FLAGS.seed,
+        temperature_init=FLAGS.temperature_init, temperature_final=FLAGS.temperature_final,
+        total_steps=total_steps, projection_method=FLAGS.projection_method)
     schedule = keras.optimizers.schedules.CosineDecay(
         FLAGS.learning_rate, decay_steps=max(1, FLAGS.epochs * steps),
         alpha=FLAGS.learning_rate_min / FLAGS.learning_rate)
     model.compile(keras.optimizers.SGD(schedule, momentum=FLAGS.momentum),
-                  keras.optimizers.Adam(FLAGS.arch_learning_rate, beta_1=0.5, beta_2=0.999))
+                  keras.optimizers.Adam(arch_lr, beta_1=0.5, beta_2=0.999))
     model.build_optimizers()
     if strategy.num_replicas_in_sync > 1:
       model.use_synchronized_batch_norm()
@@ -199,7 +218,9 @@ def main(argv):
   checkpoint = ckpt.SearchCheckpoint(os.path.join(own, ckpt.CHECKPOINT_DIR), model,
                                      restore_directory=chief_checkpoints)
   writer = None
-  monitor = cb.SearchMonitor(own, plan, bounds, settings, writer,
+  settings_used = dict(settings, arch_learning_rate_used=arch_lr,
+                       projection_lr_used=projection_lr, total_steps=total_steps)
+  monitor = cb.SearchMonitor(own, plan, bounds, settings_used, writer,
                              every_n_steps=min(FLAGS.report_freq, max(1, steps)),
                              fit_budget=FLAGS.derive == "budget")
   projection = cb.ProjectionSchedule(FLAGS.projection_interval, warmup, writer, verbose=chief)
@@ -234,10 +255,16 @@ def main(argv):
     b = bounds.get(resource)
     say(f"  Φ_{resource} {'now' if resumed else 'at start'} {costs.fmt_count(phi0[k])}"
         + (f", budget {b}" if b is not None else ", unconstrained"))
+  rule = lambda given: "given" if given is not None else "rule 3e-4 x 19,550 / S"  # noqa: E731
+  say(f"  θ: Adam lr {arch_lr:.3g} ({rule(FLAGS.arch_learning_rate)}, S = {total_steps} steps; "
+      f"θ can travel ≈ {step_sizes.travel(arch_lr, total_steps):.2g}), softmax temperature τ "
+      f"{FLAGS.temperature_init:g} -> {FLAGS.temperature_final:g}")
   if any(b is not None for b in bounds.values()):
+    method = ("Eq. 7 by sequential linearisation" if FLAGS.projection_method == "newton" else
+              f"Eq. 8 penalty, Adam lr {projection_lr:.3g} ({rule(FLAGS.projection_lr)}), "
+              f"λ {FLAGS.lambda_init} x {FLAGS.lambda_decay} per projection")
     say(f"  projection every {FLAGS.projection_interval} steps after a warm start of {warmup} "
-        f"steps, at most {FLAGS.projection_iters} iterations, λ {FLAGS.lambda_init} x "
-        f"{FLAGS.lambda_decay} per projection")
+        f"steps and after the last step, at most {FLAGS.projection_iters} iterations, {method}")
   if resumed:
     say(f"  resuming from {loop.last_checkpoint}: step {loop.global_step}, "
         f"{loop.epochs_done} epoch(s) done")
@@ -274,18 +301,26 @@ def main(argv):
   exact = genotype.meta["exact_cost"]
   print("\nderived genotype:")
   print(genotype)
-  print(genotype.to_darts_string())
+  for line in genotype_lines(genotype):
+    print(line)
+  eq1_meta = genotype.meta.get("eq1")
+  eq1_cost = eq1_meta["exact_cost"] if eq1_meta else exact
+  print(f"  {'resource':<8} {'budget':>16} {'Φ at the end':>14} {'Eq. 1 network':>15} "
+        f"{'derived':>13}")
   for resource in costs.RESOURCES:
     b = bounds.get(resource)
-    verdict = ("" if b is None else
-               (" inside budget " if b.contains(exact[resource]) else " OUTSIDE budget ") + str(b))
-    print(f"  {resource}: Φ {costs.fmt_count(genotype.meta['phi'][resource])}, exact "
-          f"{exact[resource]:,}{verdict}")
+    verdict = "" if b is None else ("  inside" if b.contains(exact[resource]) else "  OUTSIDE")
+    print(f"  {resource:<8} {str(b) if b is not None else '-':>16} "
+          f"{genotype.meta['phi'][resource]:>14,.0f} {eq1_cost[resource]:>15,} "
+          f"{exact[resource]:>13,}{verdict}")
+  d = genotype.meta.get("decisiveness", {})
+  if d:
+    print(f"  θ decisiveness: the chosen op's weight averages {d['chosen_op_weight']:.2f} over the "
+          f"kept edges (uniform {d['uniform']:.3f}), τ = {genotype.meta['temperature']:.3g}")
   if genotype.meta.get("budget_changes"):
-    eq1 = genotype.meta["eq1"]["exact_cost"]
-    print(f"  Eq. 1's genotype costs {eq1['params']:,} params / {eq1['macs']:,} MACs, outside "
-          f"the budget; {len(genotype.meta['budget_changes'])} op change(s) brought it inside "
-          "(--derive=eq1 keeps Eq. 1's genotype):")
+    print(f"  Eq. 1's genotype is outside the budget; the exact-budget derivation (MILP, "
+          f"{genotype.meta['milp_seconds'] * 1000:.0f} ms) changed {len(genotype.meta['budget_changes'])}"
+          " node(s) (--derive=eq1 keeps Eq. 1's genotype):")
     for change in genotype.meta["budget_changes"]:
       print(f"    {change}")
   for warning in genotype.meta["warnings"]:

@@ -105,6 +105,11 @@ def main(argv):
   settings = settings_of(genotype)
   resume = check_output_dir(FLAGS.output_dir, settings)
   out = os.path.abspath(FLAGS.output_dir)
+  from rc_darts_tf import dataset_check   # the dataset and every image, before TensorFlow
+  facts = dataset_check.dataset_facts(FLAGS.dataset, data_dir=FLAGS.data_dir,
+                                      manual_dir=FLAGS.manual_dir, download=FLAGS.download,
+                                      image_size=FLAGS.image_size)
+  dataset_check.verify_images(facts)
   strategy = make_strategy()
 
   import keras
@@ -113,7 +118,7 @@ def main(argv):
 
   started = time.perf_counter()
   source = data.load_source(FLAGS.dataset, data_dir=FLAGS.data_dir, manual_dir=FLAGS.manual_dir,
-                            download=FLAGS.download, image_size=FLAGS.image_size)
+                            download=FLAGS.download, image_size=FLAGS.image_size, facts=facts)
   plan = network.plan_for(genotype, FLAGS.init_channels, FLAGS.layers, FLAGS.stem,
                           source.image_size, source.num_classes)
   exact = costs.genotype_cost(plan, genotype.normal, genotype.reduce, genotype.connection)

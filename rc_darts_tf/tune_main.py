@@ -187,9 +187,14 @@ def main(argv):
   marker = "fit_budget.json" if FLAGS.fit_budget else "trials.json"
   out = io_utils.prepare_output_dir(FLAGS.output_dir, (marker,), FLAGS.overwrite)
 
+  from rc_darts_tf import dataset_check   # the dataset and every image, before TensorFlow
+  facts = dataset_check.dataset_facts(FLAGS.dataset, data_dir=FLAGS.data_dir,
+                                      manual_dir=FLAGS.manual_dir, download=FLAGS.download,
+                                      image_size=FLAGS.image_size)
+  dataset_check.verify_images(facts)
   from rc_darts_tf import data
   source = data.load_source(FLAGS.dataset, data_dir=FLAGS.data_dir, manual_dir=FLAGS.manual_dir,
-                            download=FLAGS.download, image_size=FLAGS.image_size)
+                            download=FLAGS.download, image_size=FLAGS.image_size, facts=facts)
   from rc_darts_tf import network
   for layers in [FLAGS.layers] + [int(v) for v in FLAGS.layer_choices]:
     network.plan_for(genotype, 8, layers, FLAGS.stem, source.image_size, source.num_classes)

@@ -407,17 +407,23 @@ def phi_figure(phi: np.ndarray, bounds: Optional[Dict[str, object]] = None,
                eq1_exact: Optional[Dict[str, float]] = None):
   """Φ per resource (one panel each) over search steps.
 
-  phi          [n, 1 + len(costs.RESOURCES)]: step, Φ_params, Φ_macs (search_history.npz "phi")
+  phi          [n, 1 + M] (step, Φ per resource) or [n, 2 + 2M] (step, Φ per resource, exact
+               cost of the Eq. 1 network per resource, τ), search_history.npz "phi"; the Eq. 1
+               network's exact cost is drawn as a second line
   bounds       {resource: budget.Bounds or None}; the allowed range is shaded (absent: no band)
   projections  ProjectionSchedule records ({"step", "phi_<r>_before", "phi_<r>", ...}): a grey
                line at each step and Φ before (hollow) -> after (filled) markers
   exact        exact cost of the derived network ({resource: value}), a star at the last step;
-  eq1_exact    that of Eq. 1's argmax network when the budget repair changed it, a cross.
+  eq1_exact    that of Eq. 1's argmax network when the exact-budget derivation changed it, a cross.
   """
   plt = _plt()
   from matplotlib.lines import Line2D
   from matplotlib.patches import Patch
-  phi = np.asarray(phi, np.float64).reshape(-1, 1 + len(costs.RESOURCES))
+  m = len(costs.RESOURCES)
+  phi = np.asarray(phi, np.float64)
+  phi = phi.reshape(-1, phi.shape[-1] if phi.ndim == 2 and phi.shape[-1] in (1 + m, 2 + 2 * m)
+                    else 1 + m)
+  eq1_line = phi[:, 1 + m:1 + 2 * m] if phi.shape[1] == 2 + 2 * m else None
   bounds = bounds or {}
   projections = list(projections)
   steps = phi[:, 0]
@@ -430,7 +436,7 @@ def phi_figure(phi: np.ndarray, bounds: Optional[Dict[str, object]] = None,
     handles = {}
     for k, (ax, resource) in enumerate(zip(np.atleast_1d(axes), costs.RESOURCES)):
       values = phi[:, 1 + k]
-      shown = list(values)
+      shown = list(values) + (list(eq1_line[:, k]) if eq1_line is not None else [])
       b = bounds.get(resource)
       low = getattr(b, "low", None)
       high = getattr(b, "high", None)
@@ -466,6 +472,11 @@ def phi_figure(phi: np.ndarray, bounds: Optional[Dict[str, object]] = None,
       ax.plot(steps, values, color="#0072B2", lw=1.8, marker="o" if len(values) <= 30 else None,
               ms=3.2, zorder=3)
       handles["phi"] = Line2D([], [], color="#0072B2", lw=1.8, label="Φ (expected cost)")
+      if eq1_line is not None:
+        ax.plot(steps, eq1_line[:, k], color="#D55E00", lw=1.3, ls="-", alpha=0.9,
+                drawstyle="steps-post", zorder=3)
+        handles["eq1_line"] = Line2D([], [], color="#D55E00", lw=1.3,
+                                     label="Eq. 1 network now (exact cost)")
       ms = 5 if len(projections) <= 40 else 3
       for p in projections:
         step = float(p["step"])
@@ -485,7 +496,7 @@ def phi_figure(phi: np.ndarray, bounds: Optional[Dict[str, object]] = None,
       if eq1_exact and eq1_exact.get(resource) is not None:
         ax.plot([last], [eq1_exact[resource]], "X", color="#555555", ms=8, zorder=6)
         handles["eq1"] = Line2D([], [], ls="", marker="X", color="#555555", ms=8,
-                                label="Eq. 1 argmax network before budget repair")
+                                label="Eq. 1 network before the exact-budget derivation")
       ax.set_ylim(ylo, yhi)
       ax.yaxis.set_major_formatter(_count_formatter())
       ax.set_ylabel({"params": "parameters", "macs": "multiply-adds (MACs)"}.get(resource,
@@ -496,7 +507,8 @@ def phi_figure(phi: np.ndarray, bounds: Optional[Dict[str, object]] = None,
     if len(steps) + len(projections) <= 1:
       ax.set_xlim(0, last * 1.1 + 1)
     fig.suptitle("Expected cost Φ over the search", fontsize=12, fontweight="bold")
-    order = [handles[k] for k in ("phi", "band", "proj", "exact", "eq1") if k in handles]
+    order = [handles[k] for k in ("phi", "eq1_line", "band", "proj", "exact", "eq1")
+             if k in handles]
     fig.legend(handles=order, loc="outside lower center", ncol=min(3, len(order)), frameon=False)
   return fig
 
@@ -624,7 +636,7 @@ class SearchRecord:
   """What plot_search_dir reads from a search output directory."""
 
   genotype: object                 # genotype.Genotype
-  phi: np.ndarray                  # [n, 3]: step, Φ_params, Φ_macs
+  phi: np.ndarray                  # [n, 6]: step, Φ_params, Φ_macs, Eq. 1 params, MACs, τ
   theta_epochs: np.ndarray         # [E]
   theta_softmax: np.ndarray        # [E, levels + 1, 14, 8]
   projections: List[dict]
@@ -649,12 +661,14 @@ def _history(path: str):
   except (zipfile.BadZipFile, ValueError, OSError, EOFError, KeyError) as error:
     raise RcDartsError(f"{where} cannot be read (truncated or corrupt? "
                        f"{type(error).__name__}: {error})") from None
-  columns = 1 + len(costs.RESOURCES)
+  m = len(costs.RESOURCES)
+  columns = (1 + m, 2 + 2 * m)     # older searches: step and Φ; now also Eq. 1's cost and τ
   if phi.size == 0:
-    phi = np.zeros((0, columns))
-  if phi.ndim != 2 or phi.shape[1] != columns or not np.issubdtype(phi.dtype, np.number):
-    raise RcDartsError(f"{where}: 'phi' has shape {phi.shape}, expected [steps, {columns}] "
-                       "(step, " + ", ".join(f"Φ_{r}" for r in costs.RESOURCES) + ")")
+    phi = np.zeros((0, columns[1]))
+  if phi.ndim != 2 or phi.shape[1] not in columns or not np.issubdtype(phi.dtype, np.number):
+    raise RcDartsError(f"{where}: 'phi' has shape {phi.shape}, expected [steps, {columns[1]}] "
+                       "(step, " + ", ".join(f"Φ_{r}" for r in costs.RESOURCES) + ", "
+                       + ", ".join(f"Eq. 1 {r}" for r in costs.RESOURCES) + ", τ)")
   if probs.size == 0:
     probs = np.zeros((0, 1, costs.NUM_EDGES, len(CELL_PRIMITIVES)))
     epochs = np.zeros((0,), np.int32)

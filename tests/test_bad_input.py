@@ -1,16 +1,23 @@
-"""Every bad input: exit code 2, one line on stderr naming the value, before any long work, and
-nothing changed or added in an existing output directory. (Truncated and mismatched checkpoints
-and other settings in a run directory: tests/test_search_resume.py.)"""
+"""Every bad input: exit code 2, one line on stderr naming the value (the only line: TensorFlow's
+start-up lines are not filtered here), before any long work, and nothing changed or added in an
+existing output directory. Checks that need no TensorFlow run before it is imported: with a
+stand-in `tensorflow` that stops the program when imported, they still refuse with one line.
+(Truncated and mismatched checkpoints and other settings in a run directory:
+tests/test_search_resume.py.)"""
 
 import hashlib
 import json
 import os
+import time
 
 import pytest
 
-from tests.helpers import error_lines, make_image_tree, run_entry
+from tests.helpers import REPO, make_image_tree, run_entry
 
 TIMEOUT = 180
+# A refusal that needs no TensorFlow takes about a second (0.2-0.6 s measured on 2 busy cores);
+# the bound leaves room for a loaded machine. The stand-in TensorFlow proves the order.
+QUICK_SECONDS = 5.0
 
 
 def _snapshot(root):
@@ -32,6 +39,30 @@ def tree(tmp_path_factory):
   return make_image_tree(str(root), classes=3, train_per_class=8, test_per_class=2, size=8)
 
 
+@pytest.fixture(scope="module")
+def no_tensorflow(tmp_path_factory):
+  """PYTHONPATH for a child whose `import tensorflow` prints one line and exits with 97."""
+  root = tmp_path_factory.mktemp("no_tensorflow")
+  (root / "tensorflow").mkdir()
+  (root / "tensorflow" / "__init__.py").write_text(
+      "import sys\nsys.stderr.write('TensorFlow was imported\\n')\nsys.exit(97)\n")
+  return {"PYTHONPATH": f"{root}{os.pathsep}{REPO}"}
+
+
+def _truncate(path, keep=1 / 3):
+  data = path.read_bytes()
+  path.write_bytes(data[:int(len(data) * keep)])
+
+
+@pytest.fixture(scope="module")
+def broken_tree(tmp_path_factory):
+  """2 classes of 12 JPEGs; train/class_1/0005.jpg cut to a third of its bytes."""
+  root = tmp_path_factory.mktemp("broken_tree")
+  make_image_tree(str(root), classes=2, train_per_class=12, test_per_class=2, size=16, fmt="jpg")
+  _truncate(root / "train" / "class_1" / "0005.jpg")
+  return str(root)
+
+
 @pytest.fixture
 def existing(tmp_path):
   """An existing output directory with a file of the user's in it."""
@@ -48,8 +79,8 @@ def _search(out, *args, env=None):
 
 def _assert_refused(result, *fragments):
   assert result.returncode == 2, (result.returncode, result.stderr[-2000:])
-  lines = error_lines(result.stderr)
-  assert len(lines) == 1, lines
+  lines = result.stderr.splitlines()
+  assert len(lines) == 1, lines      # the only line: no TensorFlow start-up lines
   assert lines[0].startswith("search_main.py: error: ") or ": error: " in lines[0], lines
   for fragment in fragments:
     assert fragment in lines[0], (fragment, lines[0])
@@ -111,18 +142,18 @@ def _genotype_json():
   return genotype.resolve("DARTS_V2").to_json_dict()
 
 
-def _load_via_cli(path):
+def _load_via_cli(path, env=None):
   """A genotype file loaded by an absl program with the project's error convention."""
   code = ("from rc_darts_tf import cli; from rc_darts_tf import genotype; "
           f"cli.run(lambda argv: print(genotype.load({str(path)!r})))")
-  return _python(code)
+  return _python(code, env)
 
 
-def _python(code):
+def _python(code, extra_env=None):
   import subprocess
   import sys
-  from tests.helpers import REPO
   env = dict(os.environ, PYTHONPATH=REPO + os.pathsep + os.environ.get("PYTHONPATH", ""))
+  env.update(extra_env or {})
   return subprocess.run([sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True,
                         text=True, timeout=60)
 
@@ -158,7 +189,7 @@ def test_bad_genotype_file_exit_2_one_line(case, tmp_path):
   path = _write(tmp_path / "genotype.json", make())
   result = _load_via_cli(path)
   assert result.returncode == 2, result.stderr[-2000:]
-  lines = error_lines(result.stderr)
+  lines = result.stderr.splitlines()
   assert len(lines) == 1, lines
   assert str(path) in lines[0]
   for fragment in fragments:
@@ -178,6 +209,96 @@ def test_more_levels_than_normal_cells_is_one_line(tmp_path):
   result = run_entry("rc_darts_tf.search_main", "--dataset=sample", "--layers=3", "--levels=2",
                      "--constraints=none", f"--output_dir={out}", timeout=120)
   assert result.returncode == 2
-  lines = error_lines(result.stderr)
+  lines = result.stderr.splitlines()
   assert len(lines) == 1 and "--levels=2" in lines[0], lines
   assert not out.exists()
+
+
+# -- refused before TensorFlow is imported, in about a second ---------------------------------
+
+def _quick(result, started, *fragments):
+  elapsed = time.monotonic() - started
+  line = _assert_refused(result, *fragments)
+  assert elapsed < QUICK_SECONDS, (elapsed, line)
+  return line
+
+
+def test_budget_outside_the_achievable_range_is_refused_before_tensorflow(tree, existing,
+                                                                          no_tensorflow):
+  before = _snapshot(existing)
+  started = time.monotonic()
+  result = _search(existing, f"--dataset=imagefolder:{tree}", "--budget_params=10:20",
+                   env=no_tensorflow)
+  _quick(result, started, "--budget_params=10:20 cannot be met", "lie in [")
+  assert _snapshot(existing) == before
+
+
+def test_missing_data_folder_is_refused_before_tensorflow(tmp_path, no_tensorflow):
+  missing = tmp_path / "no_such_images"
+  out = f"--output_dir={tmp_path / 'out'}"
+  for module, *args in [("rc_darts_tf.search_main", "--budget_params=:1e9", out),
+                        ("rc_darts_tf.train_main", "--genotype=DARTS_V2", out),
+                        ("rc_darts_tf.data_main",)]:
+    started = time.monotonic()
+    result = run_entry(module, f"--dataset=imagefolder:{missing}", *args, env=no_tensorflow,
+                       timeout=TIMEOUT)
+    _quick(result, started, str(missing), "does not exist")
+  assert not (tmp_path / "out").exists()
+
+
+def test_malformed_genotype_file_is_refused_before_tensorflow(tmp_path, no_tensorflow):
+  path = _write(tmp_path / "genotype.json", "{\"normal\": [[\"sep_conv_3x3\", 0]] ,, }")
+  started = time.monotonic()
+  result = run_entry("rc_darts_tf.train_main", f"--genotype={path}", "--dataset=sample",
+                     f"--output_dir={tmp_path / 'out'}", env=no_tensorflow, timeout=TIMEOUT)
+  _quick(result, started, str(path), "not valid JSON")
+  started = time.monotonic()
+  result = _load_via_cli(_write(tmp_path / "op.json", _unknown_op()), env=no_tensorflow)
+  _quick(result, started, "sep_conv_9x9")
+  assert not (tmp_path / "out").exists()
+
+
+# -- image trees from the wild ------------------------------------------------------------------
+
+def test_undecodable_image_is_refused_by_every_tool_naming_the_file(broken_tree, tmp_path,
+                                                                    no_tensorflow):
+  """A truncated JPEG: one line naming it, exit 2, before TensorFlow and before any training."""
+  bad = os.path.join("train", "class_1", "0005.jpg")
+  runs = [("rc_darts_tf.data_main", "--batch_size=8"),
+          ("rc_darts_tf.train_main", "--genotype=DARTS_V2", "--batch_size=8",
+           f"--output_dir={tmp_path / 'train'}"),
+          ("rc_darts_tf.search_main", "--budget_params=:1e9", "--batch_size=8",
+           f"--output_dir={tmp_path / 'search'}")]
+  for module, *args in runs:
+    result = run_entry(module, f"--dataset=imagefolder:{broken_tree}", *args, env=no_tensorflow,
+                       timeout=TIMEOUT)
+    _assert_refused(result, bad, "cannot be decoded", broken_tree)
+  assert not (tmp_path / "train").exists() and not (tmp_path / "search").exists()
+
+
+def test_inferred_input_size_above_the_limit_is_refused_like_the_flag(tmp_path, no_tensorflow):
+  """A tree of 1100x20 images without --image_size: refused like --image_size=1100 is."""
+  root = make_image_tree(str(tmp_path / "wide"), classes=2, train_per_class=2, test_per_class=1,
+                         size=1)
+  from PIL import Image
+  for folder, _, files in os.walk(root):
+    for name in files:
+      Image.new("RGB", (1100, 20)).save(os.path.join(folder, name))
+  out = tmp_path / "out"
+  result = _search(out, f"--dataset=imagefolder:{root}", "--budget_params=:1e9",
+                   env=no_tensorflow)
+  line = _assert_refused(result, "1100x20", "1024", "--image_size")
+  assert "above the limit" in line
+  by_hand = _search(out, f"--dataset=imagefolder:{root}", "--budget_params=:1e9",
+                    "--image_size=1100", env=no_tensorflow)
+  _assert_refused(by_hand, "--image_size=1100", "1024")
+  assert not out.exists()
+
+
+def test_class_without_training_images_is_refused(tmp_path, no_tensorflow):
+  root = make_image_tree(str(tmp_path / "t"), classes=2, train_per_class=8, test_per_class=2,
+                         size=8)
+  os.makedirs(os.path.join(root, "train", "empty_class"))
+  result = run_entry("rc_darts_tf.data_main", f"--dataset=imagefolder:{root}",
+                     env=no_tensorflow, timeout=TIMEOUT)
+  _assert_refused(result, os.path.join("train", "empty_class"), "no readable image")

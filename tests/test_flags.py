@@ -45,7 +45,13 @@ def test_darts_flag_names_exist_with_paper_defaults():
   assert fv.batch_size == 64 and fv.learning_rate == 0.025 and fv.learning_rate_min == 0.001
   assert fv.momentum == 0.9 and fv.weight_decay == 3e-4 and fv.epochs == 50
   assert fv.init_channels == 16 and fv.layers == 8 and fv.train_portion == 0.5
-  assert fv.arch_learning_rate == 3e-4 and fv.arch_weight_decay == 1e-3
+  # θ's rate follows the search's length (search/step_sizes.py): the paper's 3e-4 at its
+  # 50 epochs × 391 steps
+  from rc_darts_tf.search import step_sizes
+  assert fv.arch_learning_rate is None and fv.projection_lr is None
+  assert step_sizes.resolve(fv.arch_learning_rate, fv.projection_lr,
+                            fv.epochs * 391) == pytest.approx((3e-4, 3e-4))
+  assert fv.arch_weight_decay == 1e-3
   assert fv.projection_interval == 150 and fv.projection_iters == 500
   assert fv.levels == 3 and fv.learn_connection and fv.constraints == "rc"
 

@@ -50,6 +50,60 @@ def test_darts_string_round_trip():
   one_line_error(g.to_darts_string, 1, fragments=("level 1", "0..0"))
 
 
+def test_one_line_form_reads_back_levels_and_connection():
+  """to_string: the line the search prints; --genotype (resolve) gives back the same network,
+  normal cells of every level and the connection op included."""
+  g = multi_level()
+  line = g.to_string()
+  assert "\n" not in line and not g.is_darts
+  back = gt.resolve(line)
+  assert back.normal == g.normal and back.levels == 3 and back.reduce == g.reduce
+  assert back.connection == "group_conv_1x1_g2" and back.normal_concat == (2, 3, 5)
+  one_level = gt.Genotype(normal=g.normal[:1], reduce=g.reduce, connection="conv_1x1")
+  back = gt.resolve(one_level.to_string())
+  assert back.levels == 1 and back.connection == "conv_1x1" and back.normal == one_level.normal
+  # connection=None with several levels: DARTS's fixed connection, kept as such
+  fixed = gt.Genotype(normal=g.normal, reduce=g.reduce)
+  assert gt.resolve(fixed.to_string()).connection is None
+  assert gt.resolve(fixed.to_string()).levels == 3
+
+
+def test_one_line_form_is_darts_repr_exactly_for_darts_genotypes():
+  darts = gt.resolve("DARTS_V2")
+  assert darts.is_darts and darts.to_string() == DARTS_V2 == darts.to_darts_string()
+  g = multi_level()
+  assert "connection=" in g.to_string() and "connection=" not in g.to_darts_string()
+  one_line_error(gt.from_darts_string, DARTS_V2.replace(
+      "reduce_concat=[2, 3, 4, 5])", "reduce_concat=[2, 3, 4, 5], connection='conv_9x9')"),
+      fragments=("unknown connection op 'conv_9x9'",))
+  one_line_error(gt.from_darts_string, DARTS_V2.replace(
+      "reduce_concat=[2, 3, 4, 5])", "reduce_concat=[2, 3, 4, 5], connection=3)"),
+      fragments=("connection=3 must be a connection op name",))
+
+
+def test_search_prints_a_line_that_reads_back():
+  """rc-darts-search's closing genotype lines (search_main.genotype_lines): the last line is
+  what --genotype reads back; it is DARTS's repr only for a DARTS network."""
+  import subprocess
+  import sys
+  from tests.helpers import REPO
+  code = ("import json, sys; from rc_darts_tf import search_main, genotype as gt; "
+          "g = gt.resolve(sys.argv[1]); print(json.dumps(search_main.genotype_lines(g)))")
+  for spec, darts in ((multi_level().to_string(), False), ("DARTS_V2", True)):
+    result = subprocess.run([sys.executable, "-c", code, spec], cwd=REPO, capture_output=True,
+                            text=True, timeout=60,
+                            env=dict(os.environ, PYTHONPATH=REPO))
+    assert result.returncode == 0, result.stderr
+    head, line = json.loads(result.stdout)
+    back = gt.resolve(line)
+    expected = gt.resolve(spec)
+    assert (back.normal, back.reduce, back.connection) == (expected.normal, expected.reduce,
+                                                           expected.connection)
+    assert (line == DARTS_V2) == darts and ("DARTS's Genotype;" in head) == darts
+    if not darts:
+      assert "3 normal level(s)" in head and "group_conv_1x1_g2" in head
+
+
 def test_registry_entries_are_valid():
   for name, text in gt.REGISTRY.items():
     g = gt.from_darts_string(text, source=name)

@@ -45,16 +45,31 @@ class ProjectionSchedule(keras.callbacks.Callback):
   def on_train_batch_end(self, batch, logs=None):
     self.step += 1
     due = self.step >= self.warmup and (self.step - self.warmup) % self.interval == 0
-    if not due or not self.model.projection.active:
+    if due and self.model.projection.active:
+      self._project()
+
+  def finish(self):
+    """The closing phase II after the last step, unless the schedule projected at that step."""
+    if not self.model.projection.active:
       return
+    if self.history and self.history[-1]["step"] == self.step:
+      return
+    self._project(final=True)
+
+  def _project(self, final=False):
     projection = self.model.projection
     lam = float(projection.lam.numpy())
-    before = self.model.phi().numpy()
-    iters, phi, feasible = self.model.project()
-    record = {"step": self.step, "lambda": lam, "iterations": int(iters),
-              "feasible": bool(feasible),
+    tau = float(self.model.temperature())
+    before, eq1_before = self.model.phi().numpy(), self.model.eq1_cost().numpy()
+    iters, phi, feasible = (projection.finish() if final else self.model.project())
+    eq1 = self.model.eq1_cost().numpy()
+    eq1_feasible = bool(projection.feasible(tf.constant(eq1, tf.float32)))
+    record = {"step": self.step, "lambda": lam, "temperature": tau, "iterations": int(iters),
+              "feasible": bool(feasible), "eq1_feasible": eq1_feasible, "final": bool(final),
               **{f"phi_{r}_before": float(before[k]) for k, r in enumerate(costs.RESOURCES)},
-              **{f"phi_{r}": float(phi[k]) for k, r in enumerate(costs.RESOURCES)}}
+              **{f"phi_{r}": float(phi[k]) for k, r in enumerate(costs.RESOURCES)},
+              **{f"eq1_{r}_before": float(eq1_before[k]) for k, r in enumerate(costs.RESOURCES)},
+              **{f"eq1_{r}": float(eq1[k]) for k, r in enumerate(costs.RESOURCES)}}
     self.history.append(record)
     if self.writer is not None:
       with self.writer.as_default(step=self.step):
@@ -64,11 +79,16 @@ class ProjectionSchedule(keras.callbacks.Callback):
         for k, resource in enumerate(costs.RESOURCES):
           tf.summary.scalar(f"phi/{resource}_before_projection", float(before[k]))
           tf.summary.scalar(f"phi/{resource}_after_projection", float(phi[k]))
+          tf.summary.scalar(f"eq1/{resource}_after_projection", float(eq1[k]))
     if self.verbose:
-      print(f"\n  projection at step {self.step}: {int(iters)} iterations, λ={lam:.3g}, "
-            + ", ".join(f"Φ_{r} {costs.fmt_count(before[k])} -> {costs.fmt_count(phi[k])}"
+      print(f"\n  {'final ' if final else ''}projection at step {self.step}: {int(iters)} "
+            f"iterations, τ={tau:.3g}, "
+            + ", ".join(f"Φ_{r} {costs.fmt_count(before[k])} -> {costs.fmt_count(phi[k])} "
+                        f"(Eq. 1 network {costs.fmt_count(eq1_before[k])} -> "
+                        f"{costs.fmt_count(eq1[k])})"
                         for k, r in enumerate(costs.RESOURCES))
-            + (" (feasible)" if bool(feasible) else " (NOT feasible yet)"))
+            + (" (feasible" if bool(feasible) else " (NOT feasible yet")
+            + ("; Eq. 1 network inside)" if eq1_feasible else "; Eq. 1 network outside)"))
 
 
 class SearchMonitor(keras.callbacks.Callback):
@@ -86,7 +106,7 @@ class SearchMonitor(keras.callbacks.Callback):
     self.writer = writer
     self.every = max(1, int(every_n_steps))
     self.step = 0
-    self.phi_history = []     # (step, Φ params, Φ MACs)
+    self.phi_history = []     # (step, Φ params, Φ MACs, Eq. 1 params, Eq. 1 MACs, τ)
     self.theta_history = []   # (epoch, softmax θ cells [G, 14, 8])
 
   def get_state(self) -> dict:
@@ -105,11 +125,15 @@ class SearchMonitor(keras.callbacks.Callback):
     if self.step % self.every:
       return
     phi = self.model.phi().numpy()
-    self.phi_history.append((self.step, *[float(v) for v in phi]))
+    eq1 = self.model.eq1_cost().numpy()
+    tau = float(self.model.temperature())
+    self.phi_history.append((self.step, *[float(v) for v in phi], *[float(v) for v in eq1], tau))
     if self.writer is not None:
       with self.writer.as_default(step=self.step):
+        tf.summary.scalar("search/temperature", tau)
         for k, resource in enumerate(costs.RESOURCES):
           tf.summary.scalar(f"phi/{resource}", float(phi[k]))
+          tf.summary.scalar(f"eq1/{resource}", float(eq1[k]))
           bound = self.bounds.get(resource)
           if bound is not None and bound.low is not None:
             tf.summary.scalar(f"phi/{resource}_low", bound.low)
@@ -120,28 +144,38 @@ class SearchMonitor(keras.callbacks.Callback):
             tf.summary.scalar(f"step/{name}", float(logs[name]))
 
   def current_genotype(self):
+    """The genotype of the current θ at the current τ: Eq. 1, and with fit_budget, when Eq. 1's
+    exact cost is outside the budget, the exact-budget derivation (derive.solve_budget); meta
+    records Φ, τ, θ's decisiveness and, for a solved genotype, Eq. 1's genotype and the changes."""
     model = self.model
     theta = model.theta_cells.numpy()
     conn = model.theta_connection.numpy() if model.learn_connection else None
-    genotype = derive.derive(theta, conn, model.levels)
+    tau = float(model.temperature())
     phi = model.phi().numpy()
     phi = {r: phi[k] for k, r in enumerate(costs.RESOURCES)}
-    eq1 = derive.describe(genotype, self.plan, self.bounds, phi, self.settings)
-    if not self.fit_budget or eq1.meta["within_budget"] in (None, True):
-      eq1.meta["derivation"] = "eq1"
+    if self.fit_budget and any(b is not None for b in self.bounds.values()):
+      eq1, final, changes, seconds = derive.derive_in_budget(theta, conn, model.cost_tables,
+                                                             self.bounds, tau)
+    else:
+      eq1 = final = derive.derive(theta, conn, model.levels, temperature=tau)
+      changes, seconds = [], None
+    probs, conn_probs = model.softmax_weights()
+    eq1 = derive.describe(eq1, self.plan, self.bounds, phi, self.settings)
+    decisiveness = derive.decisiveness(eq1, probs, conn_probs)
+    if final is eq1:
+      eq1.meta.update({"derivation": "eq1", "temperature": tau, "decisiveness": decisiveness})
       return eq1
-    repaired, changes = derive.fit_to_budget(eq1, theta, conn, model.cost_tables, self.bounds)
-    repaired = derive.describe(repaired, self.plan, self.bounds, phi, self.settings)
-    repaired.meta["derivation"] = "eq1+fit_to_budget"
-    repaired.meta["budget_changes"] = changes
-    repaired.meta["eq1"] = {"genotype": {k: v for k, v in eq1.to_json_dict().items()
-                                         if k != "meta"},
-                            "exact_cost": eq1.meta["exact_cost"]}
-    return repaired
+    final = derive.describe(final, self.plan, self.bounds, phi, self.settings)
+    final.meta.update({
+        "derivation": "eq1+exact_budget", "temperature": tau, "decisiveness": decisiveness,
+        "budget_changes": changes, "milp_seconds": round(seconds, 4),
+        "eq1": {"genotype": {k: v for k, v in eq1.to_json_dict().items() if k != "meta"},
+                "exact_cost": eq1.meta["exact_cost"], "within_budget": eq1.meta["within_budget"]}})
+    return final
 
   def on_epoch_end(self, epoch, logs=None):
     model = self.model
-    probs = tf.nn.softmax(tf.convert_to_tensor(model.theta_cells), axis=-1).numpy()
+    probs, conn = model.softmax_weights()
     self.theta_history.append((epoch + 1, probs))
     if self.writer is not None:
       with self.writer.as_default(step=epoch + 1):
@@ -150,7 +184,6 @@ class SearchMonitor(keras.callbacks.Callback):
           for o, op in enumerate(ops.PRIMITIVES):
             tf.summary.histogram(f"theta_softmax/{group}/{op}", probs[g, :, o])
         if model.learn_connection:
-          conn = tf.nn.softmax(tf.convert_to_tensor(model.theta_connection)).numpy()
           for o, op in enumerate(ops.CONNECTION_PRIMITIVES):
             tf.summary.scalar(f"theta_softmax/connection/{op}", float(conn[o]))
         for k, v in (logs or {}).items():
@@ -161,9 +194,13 @@ class SearchMonitor(keras.callbacks.Callback):
     save_genotype(genotype, os.path.join(self.output_dir, f"genotype_epoch_{epoch + 1:03d}.json"))
 
   def save_histories(self, path):
-    """Φ over steps and θ-softmax per epoch, for plots (npz, atomic)."""
+    """For plots (npz, atomic): phi [S, 6] = (step, Φ params, Φ MACs, Eq. 1 params, Eq. 1 MACs,
+    τ) every `every_n_steps` steps; theta_softmax [E, G, 14, 8] = softmax(θ / τ) per epoch."""
     tmp = f"{path}.tmp{os.getpid()}.npz"
-    np.savez(tmp, phi=np.array(self.phi_history, np.float64).reshape(-1, 1 + len(costs.RESOURCES)),
+    phi = np.array(self.phi_history, np.float64)
+    if phi.size == 0:
+      phi = phi.reshape(0, 2 + 2 * len(costs.RESOURCES))
+    np.savez(tmp, phi=phi,
              theta_epochs=np.array([e for e, _ in self.theta_history], np.int32),
              theta_softmax=np.array([p for _, p in self.theta_history], np.float32))
     os.replace(tmp, path)

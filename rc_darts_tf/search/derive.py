@@ -1,48 +1,66 @@
-"""Eq. 1: discretise θ into a Genotype, and describe it with its exact cost.
+"""Eq. 1: discretise θ into a Genotype; the exact-budget derivation; the genotype's exact cost.
 
-Per node keep the 2 strongest predecessors, the strength of an edge being its largest softmax
-weight over the non-'none' ops; per kept edge take the argmax non-'none' op. Pairs are listed
-strongest edge first, as DARTS's `_parse` does (ties go to the lower input index). The same top-2
-rule selects σ(i ∈ A_j) in Φ (costs.top2_mask / CostModel.top2_mask). The connection op is the
-argmax of θ_connection.
+Eq. 1 (DARTS's `_parse`): per node keep the 2 strongest predecessors, the strength of an edge
+being its largest softmax weight over the non-'none' ops; per kept edge take the argmax
+non-'none' op. Pairs are listed strongest edge first (ties go to the lower input index). The
+same top-2 rule selects σ(i ∈ A_j) in Φ (costs.top2_mask / CostModel.top2_mask). The connection
+op is the argmax of θ_connection. The weights are softmax(θ / τ) with the search's final
+temperature τ, the weights the search itself ends with.
+
+Exact-budget derivation (`solve_budget`): among all genotypes of the space (2 inputs per node, one
+non-'none' op per kept edge, one connection op), the one that maximises Σ log softmax(θ / τ) over
+the chosen ops subject to the exact cost of the budget network inside every bound. The exact
+cost is additive over kept edges (costs.CostTables: u[m, g, e, o] already sums the cells of a
+group), so this is a mixed-integer linear program with G·14·7 + K binaries, solved by HiGHS
+through `scipy.optimize.milp`. Without bounds its optimum is Eq. 1's genotype.
 """
 
-from typing import Dict, List, Optional, Tuple
+import time
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from rc_darts_tf import costs, ops
+from rc_darts_tf import costs
+# The op names (the order of θ's columns) come from costs.py, which holds them without TensorFlow,
+# so budgets and genotypes can be checked before TensorFlow is imported.
+from rc_darts_tf.costs import CONNECTION_PRIMITIVES, PRIMITIVES
 from rc_darts_tf.budget import Bounds
+from rc_darts_tf.errors import BudgetError
 from rc_darts_tf.genotype import Genotype
 
-NONE = ops.PRIMITIVES.index("none")
+NONE = PRIMITIVES.index("none")
 
 
-def parse_cell(probs: np.ndarray) -> List[Tuple[str, int]]:
-  """[14, 8] softmax weights -> 8 (op, input) pairs, DARTS order (node by node, strongest first)."""
+def parse_cell(probs: np.ndarray, strength: Optional[np.ndarray] = None) -> List[Tuple[str, int]]:
+  """[14, 8] softmax weights -> 8 (op, input) pairs, DARTS order (node by node, strongest first).
+  strength: [14] edge strengths in any monotone form (default: from probs;
+  costs.edge_log_strength for sharp θ / τ, where weights round to 1.0)."""
   probs = np.asarray(probs, np.float64)
-  strength = costs.edge_strength(probs, NONE)
+  if strength is None:
+    strength = costs.edge_strength(probs, NONE)
   masked = probs.copy()
   masked[:, NONE] = -np.inf
   pairs = []
   for j, (start, end) in enumerate(costs.NODE_EDGE_RANGES):
     order = np.argsort(-strength[start:end], kind="stable")[:2]
     for i in order:
-      pairs.append((ops.PRIMITIVES[int(np.argmax(masked[start + i]))], int(i)))
+      pairs.append((PRIMITIVES[int(np.argmax(masked[start + i]))], int(i)))
   return pairs
 
 
 def derive(theta_cells: np.ndarray, theta_connection: Optional[np.ndarray] = None,
-           levels: Optional[int] = None) -> Genotype:
-  """θ [levels + 1, 14, 8] (last row: reduce) and θ_connection [4] or None -> Genotype."""
+           levels: Optional[int] = None, temperature: float = 1.0) -> Genotype:
+  """Eq. 1. θ [G, 14, 8] (G = levels + 1, last row: reduce), θ_connection [K] or None, the
+  softmax temperature τ > 0 (the search's final one) -> Genotype."""
   theta_cells = np.asarray(theta_cells, np.float64)
   levels = theta_cells.shape[0] - 1 if levels is None else levels
-  probs = costs.softmax(theta_cells)
-  normal = [parse_cell(probs[g]) for g in range(levels)]
-  reduce = parse_cell(probs[levels])
+  logp = costs.log_softmax(theta_cells / temperature)
+  strength = costs.edge_log_strength(theta_cells, temperature, NONE)
+  normal = [parse_cell(logp[g], strength[g]) for g in range(levels)]
+  reduce = parse_cell(logp[levels], strength[levels])
   connection = None
   if theta_connection is not None:
-    connection = ops.CONNECTION_PRIMITIVES[int(np.argmax(theta_connection))]
+    connection = CONNECTION_PRIMITIVES[int(np.argmax(theta_connection))]
   return Genotype(normal=normal, reduce=reduce, connection=connection)
 
 
@@ -58,9 +76,9 @@ def describe(genotype: Genotype, plan: costs.NetworkPlan, bounds: Dict[str, Opti
     if not ok:
       warnings.append(
           f"the derived network's exact {resource} ({exact.get(resource):,}) is outside the "
-          f"budget {budget[resource]}: the search constrains the expected cost Φ, not the "
-          "cost of the argmax network (θ is still flat); search longer, or derive with "
-          "--derive=budget")
+          f"budget {budget[resource]}: the search bounds the expected cost Φ, not the cost "
+          "of the argmax network; --derive=budget (the default) derives the most likely "
+          "genotype inside the budget")
   genotype.meta.update({
       "settings": dict(settings or {}),
       "budget": budget,
@@ -75,100 +93,239 @@ def describe(genotype: Genotype, plan: costs.NetworkPlan, bounds: Dict[str, Opti
   return genotype
 
 
-def _violation(cost: np.ndarray, bounds: Dict[str, Optional[Bounds]]) -> float:
-  total = 0.0
-  for k, resource in enumerate(costs.RESOURCES):
-    b = bounds.get(resource)
-    if b is None:
-      continue
-    scale = b.high if b.high else (b.low or 1.0)
-    if b.low is not None:
-      total += max(b.low - cost[k], 0.0) / scale
-    if b.high is not None:
-      total += max(cost[k] - b.high, 0.0) / scale
-  return total
+def _bound_arrays(bounds: Dict[str, Optional[Bounds]]):
+  """{resource: Bounds or None} -> (low [M], high [M]) with ±inf for a missing end."""
+  ends = [(getattr(bounds.get(r), "low", None), getattr(bounds.get(r), "high", None))
+          for r in costs.RESOURCES]
+  low = np.array([-np.inf if lo is None else float(lo) for lo, _ in ends])
+  high = np.array([np.inf if hi is None else float(hi) for _, hi in ends])
+  return low, high
 
 
-def fit_to_budget(genotype: Genotype, theta_cells: np.ndarray,
-                  theta_connection: Optional[np.ndarray], tables: costs.CostTables,
-                  bounds: Dict[str, Optional[Bounds]], max_changes: int = 500) -> Tuple[Genotype, list]:
-  """Move an Eq. 1 genotype whose exact cost is outside the budget to an in-budget one, keeping
-  its edges and changing as little of θ's preference as possible.
+def exact_range(tables: costs.CostTables) -> np.ndarray:
+  """[M, 2]: the cheapest and the dearest exact cost of any genotype of the space, per resource
+  (each resource alone; they equal the infimum and supremum of Φ, `costs.achievable_range`)."""
+  return costs.achievable_range(tables)
 
-  θ can satisfy the budget in expectation (Φ) while its argmax network does not: when θ is still
-  flat (short searches), cheap ops win the argmax on every edge even though expensive ops keep
-  most of the expected cost. The repair is greedy on the exact cost tables u (the discrete
-  network's cost is additive over kept edges): at each change it swaps one kept edge's op (or the
-  connection op) for the one that removes the most violation per unit of lost log-probability,
-  until the exact cost is inside the bounds. Returns the genotype and the list of changes (empty
-  when Eq. 1's genotype already fits or nothing can reduce the violation).
+
+def _node_of_edge():
+  node = np.zeros(costs.NUM_EDGES, np.int64)
+  for j, (start, end) in enumerate(costs.NODE_EDGE_RANGES):
+    node[start:end] = j
+  return node
+
+
+def solve_milp(logp: np.ndarray, cost: np.ndarray, fixed: np.ndarray, low: np.ndarray,
+               high: np.ndarray, conn_logp: Optional[np.ndarray] = None,
+               conn_cost: Optional[np.ndarray] = None,
+               node_ranges: Sequence[Tuple[int, int]] = costs.NODE_EDGE_RANGES,
+               inputs_per_node: int = 2):
+  """The exact-budget derivation as a mixed-integer linear program (HiGHS via scipy.optimize.milp).
+
+  logp: [G, E, O] log-weights of the selectable ops (−inf = not selectable, e.g. 'none');
+  cost: [M, G, E, O] exact cost of choosing op o on edge e of group g (summed over the group's
+  cells); fixed: [M]; low, high: [M] bounds (±inf = none); conn_logp, conn_cost: [K], [M, K] or
+  None (no connection choice); node_ranges: the edges [start, end) of every node.
+  Maximises Σ logp·x + Σ conn_logp·y subject to: every node of every group takes exactly
+  `inputs_per_node` edges, every kept edge exactly one op, exactly one connection op, and
+  low ≤ fixed + Σ cost·x + Σ conn_cost·y ≤ high for every resource.
+  Returns (choice [G, E] op index or −1, connection index or None, objective), or None when no
+  genotype meets the bounds.
   """
-  levels = genotype.levels
-  logp = np.log(np.maximum(costs.softmax(np.asarray(theta_cells, np.float64)), 1e-300))
-  cells = [list(cell) for cell in genotype.normal] + [list(genotype.reduce)]
-  index = {op: o for o, op in enumerate(ops.PRIMITIVES)}
-  conn_names = ops.CONNECTION_PRIMITIVES
-  conn_logp = None
-  if tables.learn_connection and theta_connection is not None:
-    conn_logp = np.log(np.maximum(costs.softmax(np.asarray(theta_connection, np.float64)),
-                                  1e-300))
+  from scipy.optimize import Bounds as VarBounds
+  from scipy.optimize import LinearConstraint, milp
+  logp = np.asarray(logp, np.float64)
+  g_count, e_count, o_count = logp.shape
+  cost = np.asarray(cost, np.float64)
+  selectable = np.isfinite(logp)
+  # Ops of one edge with the same cost in every resource (the pools, and skip at stride 1, all
+  # cost 0) are interchangeable in every constraint: only the likeliest of them can be optimal.
+  # Dropping the others is exact and removes the near-ties that slow branch and bound.
+  for g in range(g_count):
+    for e in range(e_count):
+      best = {}
+      for o in np.flatnonzero(selectable[g, e]):
+        key = tuple(cost[:, g, e, o])
+        if key not in best or logp[g, e, o] > logp[g, e, best[key]]:
+          best[key] = o
+      selectable[g, e] = False
+      selectable[g, e, list(best.values())] = True
+  index = -np.ones(logp.shape, np.int64)
+  index[selectable] = np.arange(int(selectable.sum()))
+  n_x = int(selectable.sum())
+  k = 0 if conn_logp is None else len(conn_logp)
+  n = n_x + k
+  objective = np.zeros(n)
+  objective[:n_x] = -logp[selectable]
+  if k:
+    objective[n_x:] = -np.asarray(conn_logp, np.float64)
+  rows, lo, hi = [], [], []
+  for g in range(g_count):
+    for e in range(e_count):                        # at most one op per edge
+      cols = index[g, e][index[g, e] >= 0]
+      if len(cols):
+        row = np.zeros(n)
+        row[cols] = 1.0
+        rows.append(row), lo.append(0.0), hi.append(1.0)
+    for start, end in node_ranges:                  # `inputs_per_node` edges per node
+      row = np.zeros(n)
+      cols = index[g, start:end][index[g, start:end] >= 0]
+      row[cols] = 1.0
+      rows.append(row), lo.append(inputs_per_node), hi.append(inputs_per_node)
+  if k:
+    row = np.zeros(n)
+    row[n_x:] = 1.0
+    rows.append(row), lo.append(1.0), hi.append(1.0)
+  for m in range(cost.shape[0]):
+    if not (np.isfinite(low[m]) or np.isfinite(high[m])):
+      continue
+    # costs are integers: tighten to the integers inside the bound, and scale the row to O(1)
+    scale = max(abs(high[m]) if np.isfinite(high[m]) else abs(low[m]), 1.0)
+    row = np.zeros(n)
+    row[:n_x] = cost[m][selectable]
+    if k:
+      row[n_x:] = conn_cost[m]
+    rows.append(row / scale)
+    lo.append((np.ceil(low[m] - 1e-9) - fixed[m]) / scale if np.isfinite(low[m]) else -np.inf)
+    hi.append((np.floor(high[m] + 1e-9) - fixed[m]) / scale if np.isfinite(high[m]) else np.inf)
+  result = milp(objective, integrality=np.ones(n), bounds=VarBounds(0, 1),
+                constraints=LinearConstraint(np.array(rows), np.array(lo), np.array(hi)),
+                options={"presolve": True, "mip_rel_gap": 1e-9})
+  if result.status != 0 or result.x is None:
+    return None
+  x = np.round(result.x).astype(np.int64)
+  choice = -np.ones((g_count, e_count), np.int64)
+  for g in range(g_count):
+    for e in range(e_count):
+      picked = [o for o in range(o_count) if index[g, e, o] >= 0 and x[index[g, e, o]]]
+      if picked:
+        choice[g, e] = picked[0]
+  connection = int(np.argmax(x[n_x:])) if k else None
+  return choice, connection, float(-result.fun)
 
-  def edge_of(k, i):
-    return costs.NODE_EDGE_RANGES[k // 2][0] + i
 
-  cost = tables.fixed.copy()
-  for g, cell in enumerate(cells):
-    for k, (op, i) in enumerate(cell):
-      cost += tables.cells[:, g, edge_of(k, i), index[op]]
-  connection = genotype.connection
-  if conn_logp is not None:
-    cost += tables.connection[:, conn_names.index(connection)]
+def _pairs_from_choice(choice_row: np.ndarray, strength_row: np.ndarray):
+  """Kept edges of one cell [14] (op index or −1) -> 8 DARTS pairs, strongest edge first."""
+  pairs = []
+  for start, end in costs.NODE_EDGE_RANGES:
+    kept = [e for e in range(start, end) if choice_row[e] >= 0]
+    kept.sort(key=lambda e: (-strength_row[e], e))
+    pairs += [(PRIMITIVES[int(choice_row[e])], e - start) for e in kept]
+  return pairs
 
+
+def changes_between(before: Genotype, after: Genotype) -> List[str]:
+  """What the exact-budget derivation changed, one line per changed node or connection."""
   changes = []
-  violation = _violation(cost, bounds)
-  while violation > 0 and len(changes) < max_changes:
-    best = None
-    for g, cell in enumerate(cells):
-      for k, (op, i) in enumerate(cell):
-        e = edge_of(k, i)
-        for new in ops.PRIMITIVES:
-          if new in ("none", op):
-            continue
-          new_cost = cost + tables.cells[:, g, e, index[new]] - tables.cells[:, g, e, index[op]]
-          gain = violation - _violation(new_cost, bounds)
-          if gain <= 1e-12:
-            continue
-          loss = max(logp[g, e, index[op]] - logp[g, e, index[new]], 0.0)
-          key = (loss / gain, -gain)
-          if best is None or key < best[0]:
-            best = (key, ("cell", g, k, new), new_cost)
-    if conn_logp is not None:
-      current = conn_names.index(connection)
-      for c, new in enumerate(conn_names):
-        if c == current:
-          continue
-        new_cost = cost + tables.connection[:, c] - tables.connection[:, current]
-        gain = violation - _violation(new_cost, bounds)
-        if gain <= 1e-12:
-          continue
-        loss = max(conn_logp[current] - conn_logp[c], 0.0)
-        key = (loss / gain, -gain)
-        if best is None or key < best[0]:
-          best = (key, ("connection", new), new_cost)
-    if best is None:
-      break
-    _, change, cost = best
-    if change[0] == "cell":
-      _, g, k, new = change
-      old, i = cells[g][k]
-      cells[g][k] = (new, i)
-      group = "reduce" if g == levels else f"normal level {g}"
-      changes.append(f"{group} node {k // 2} input {i}: {old} -> {new}")
-    else:
-      changes.append(f"connection: {connection} -> {change[1]}")
-      connection = change[1]
-    violation = _violation(cost, bounds)
-  repaired = Genotype(normal=cells[:levels], reduce=cells[levels],
-                      normal_concat=genotype.normal_concat, reduce_concat=genotype.reduce_concat,
-                      connection=connection, meta=dict(genotype.meta))
-  return repaired, changes
+  cells_before = list(before.normal) + [before.reduce]
+  cells_after = list(after.normal) + [after.reduce]
+  levels = before.levels
+  for g, (a, b) in enumerate(zip(cells_before, cells_after)):
+    group = "reduce" if g == levels else f"normal level {g}"
+    for j in range(costs.NUM_NODES):
+      old = sorted(a[2 * j:2 * j + 2], key=lambda p: p[1])
+      new = sorted(b[2 * j:2 * j + 2], key=lambda p: p[1])
+      if old != new:
+        fmt = lambda pairs: ", ".join(f"{op} from {i}" for op, i in pairs)  # noqa: E731
+        changes.append(f"{group} node {j}: {fmt(old)} -> {fmt(new)}")
+  if before.connection != after.connection:
+    changes.append(f"connection: {before.connection} -> {after.connection}")
+  return changes
+
+
+def solve_budget(theta_cells: np.ndarray, theta_connection: Optional[np.ndarray],
+                 tables: costs.CostTables, bounds: Dict[str, Optional[Bounds]],
+                 temperature: float = 1.0, levels: Optional[int] = None) -> Genotype:
+  """The exact-budget derivation: the genotype of highest Σ log softmax(θ / τ) over its chosen
+  ops whose exact cost (at the budget network, `tables`) is inside every bound.
+
+  θ: [G, 14, 8] (G = levels + 1), θ_connection: [K] or None (fixed connection). Raises
+  BudgetError (one line with the exact achievable range) when no genotype of the space meets the
+  bounds. Takes a few to a few tens of milliseconds (G·14·7 + K binaries).
+  """
+  theta_cells = np.asarray(theta_cells, np.float64)
+  levels = theta_cells.shape[0] - 1 if levels is None else levels
+  logp = costs.log_softmax(theta_cells / temperature)
+  strength = costs.edge_log_strength(theta_cells, temperature, NONE)
+  logp[..., NONE] = -np.inf
+  conn_logp = conn_cost = None
+  if tables.learn_connection and theta_connection is not None:
+    conn_logp = costs.log_softmax(np.asarray(theta_connection, np.float64) / temperature)
+    conn_cost = tables.connection
+  low, high = _bound_arrays(bounds)
+  solved = solve_milp(logp, tables.cells, tables.fixed, low, high, conn_logp, conn_cost)
+  if solved is None:
+    raise BudgetError(infeasible_message(tables, bounds))
+  choice, connection, _ = solved
+  cells = [_pairs_from_choice(choice[g], strength[g]) for g in range(choice.shape[0])]
+  fixed_connection = None
+  if conn_logp is not None:
+    fixed_connection = CONNECTION_PRIMITIVES[connection]
+  return Genotype(normal=cells[:levels], reduce=cells[levels], connection=fixed_connection)
+
+
+def infeasible_message(tables: costs.CostTables, bounds: Dict[str, Optional[Bounds]]) -> str:
+  """One line: the bounds no genotype meets, and the exact achievable range per resource."""
+  ranges = exact_range(tables)
+  plan = tables.plan
+  given = ", ".join(f"--budget_{r}={bounds[r]}" for r in costs.RESOURCES
+                    if bounds.get(r) is not None)
+  span = ", ".join(f"{'its ' if k == 0 else ''}{r} lie in [{ranges[k, 0]:,.0f}, "
+                   f"{ranges[k, 1]:,.0f}]" for k, r in enumerate(costs.RESOURCES))
+  return (f"{given} cannot be met by any genotype of this search space: {span} (budget network: {plan.layers} cells, C={plan.init_channels}, {plan.stem} "
+          f"stem, {plan.image_size}x{plan.image_size}, {plan.levels} levels, connection "
+          f"{'learned' if tables.learn_connection else 'fixed'}; the two bounds must also be met "
+          "together)")
+
+
+def check_feasible(tables: costs.CostTables, bounds: Dict[str, Optional[Bounds]]) -> None:
+  """Raise BudgetError (one line) unless some genotype's exact cost is inside every bound."""
+  if not any(b is not None for b in bounds.values()):
+    return
+  low, high = _bound_arrays(bounds)
+  zeros = np.zeros(tables.cells.shape[1:])
+  zeros[..., NONE] = -np.inf
+  conn = tables.connection if tables.learn_connection else None
+  conn_logp = np.zeros(tables.connection.shape[1]) if tables.learn_connection else None
+  if solve_milp(zeros, tables.cells, tables.fixed, low, high, conn_logp, conn) is None:
+    raise BudgetError(infeasible_message(tables, bounds))
+
+
+def derive_in_budget(theta_cells: np.ndarray, theta_connection: Optional[np.ndarray],
+                     tables: costs.CostTables, bounds: Dict[str, Optional[Bounds]],
+                     temperature: float = 1.0):
+  """Eq. 1, then, when its exact cost is outside the bounds, `solve_budget`.
+
+  Returns (Eq. 1 genotype, final genotype, list of changes, seconds the MILP took or None).
+  """
+  eq1 = derive(theta_cells, theta_connection, temperature=temperature)
+  cost = costs.genotype_cost(tables.plan, eq1.normal, eq1.reduce, eq1.connection)
+  if all(b is None or b.contains(cost.get(r)) for r, b in bounds.items()):
+    return eq1, eq1, [], None
+  started = time.perf_counter()
+  solved = solve_budget(theta_cells, theta_connection, tables, bounds, temperature)
+  seconds = time.perf_counter() - started
+  solved = Genotype(normal=solved.normal, reduce=solved.reduce, normal_concat=eq1.normal_concat,
+                    reduce_concat=eq1.reduce_concat, connection=solved.connection,
+                    meta=dict(eq1.meta))
+  return eq1, solved, changes_between(eq1, solved), seconds
+
+
+def decisiveness(genotype: Genotype, probs: np.ndarray,
+                 conn_probs: Optional[np.ndarray] = None) -> dict:
+  """How decided θ is about `genotype`: the softmax weight (the search's own, softmax(θ / τ),
+  probs [G, 14, 8]) of the chosen op on every kept edge, averaged over the kept edges
+  (`chosen_op_weight`; uniform weights give 1/8), per group, and the connection op's weight."""
+  cells = list(genotype.normal) + [genotype.reduce]
+  index = {op: o for o, op in enumerate(PRIMITIVES)}
+  per_group = []
+  for g, pairs in enumerate(cells):
+    weights = [probs[g, costs.NODE_EDGE_RANGES[k // 2][0] + i, index[op]]
+               for k, (op, i) in enumerate(pairs)]
+    per_group.append(float(np.mean(weights)))
+  result = {"chosen_op_weight": float(np.mean(per_group)), "per_group": per_group,
+            "uniform": 1.0 / probs.shape[-1]}
+  if conn_probs is not None and genotype.connection is not None:
+    result["connection_weight"] = float(
+        conn_probs[CONNECTION_PRIMITIVES.index(genotype.connection)])
+  return result

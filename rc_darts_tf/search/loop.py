@@ -25,7 +25,8 @@ import tensorflow as tf
 from rc_darts_tf import costs
 from rc_darts_tf import distribute as dist
 
-LOG_NAMES = ("loss", "acc", "arch_loss", "arch_acc", "phi_params", "phi_macs", "feasible")
+LOG_NAMES = ("loss", "acc", "arch_loss", "arch_acc", "phi_params", "phi_macs", "eq1_params",
+             "eq1_macs", "feasible", "temperature")
 
 
 class NonFiniteError(Exception):
@@ -145,6 +146,10 @@ class SearchLoop:
             self.save()
           if on_step is not None:
             on_step(self.global_step, logs)
+          if self.global_step == self.epochs * steps:
+            # Phase II closes the search (the paper's loop ends with a projection): the final θ
+            # is feasible whatever step the schedule last projected at.
+            self.projection.finish()
           if in_epoch % self.report_freq == 0 or in_epoch == steps:
             self._progress(epoch, in_epoch, steps, logs, time.perf_counter() - started)
         epoch_logs = {name: self.epoch_sums.get(name, 0.0) / max(1, self.epoch_count)
@@ -158,16 +163,21 @@ class SearchLoop:
         self.epochs_done = epoch + 1
         self.epoch_sums, self.epoch_count = {}, 0
         self.save()
+        now = self.model.phi().numpy(), self.model.eq1_cost().numpy()
         self._print(f"epoch {epoch + 1}/{self.epochs}: " + ", ".join(
             f"{k} {epoch_logs[k]:.4f}" for k in ("loss", "acc", "arch_loss", "arch_acc")) +
-            ", " + ", ".join(f"Φ_{r} {costs.fmt_count(epoch_logs['phi_' + r])}"
-                             for r in costs.RESOURCES))
+            ", " + ", ".join(f"Φ_{r} {costs.fmt_count(now[0][k])} (Eq. 1 network "
+                             f"{costs.fmt_count(now[1][k])})"
+                             for k, r in enumerate(costs.RESOURCES)) +
+            f", τ {float(self.model.temperature()):.3g}")
 
   def _progress(self, epoch, in_epoch, steps, logs, seconds):
     self._print(f"  epoch {epoch + 1}/{self.epochs} step {in_epoch}/{steps} (global "
                 f"{self.global_step}): loss {logs['loss']:.4f} acc {logs['acc']:.3f} arch_loss "
-                f"{logs['arch_loss']:.4f}, Φ_params {costs.fmt_count(logs['phi_params'])}, "
-                f"Φ_macs {costs.fmt_count(logs['phi_macs'])}, {seconds:.1f} s")
+                f"{logs['arch_loss']:.4f}, Φ_params {costs.fmt_count(logs['phi_params'])} (Eq. 1 "
+                f"{costs.fmt_count(logs['eq1_params'])}), Φ_macs "
+                f"{costs.fmt_count(logs['phi_macs'])} (Eq. 1 {costs.fmt_count(logs['eq1_macs'])}),"
+                f" τ {logs['temperature']:.3g}, {seconds:.1f} s")
 
   def _print(self, line):
     if self.chief and self.out is not None:

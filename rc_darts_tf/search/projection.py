@@ -1,6 +1,28 @@
-"""Phase II of RC-DARTS: project θ onto the feasible set C_L <= Φ(θ) <= C_H (Eq. 8).
+"""Phase II of RC-DARTS: project θ onto the feasible set C_L <= Φ(θ) <= C_H.
 
-Starting from θ_p = θ, minimise
+Two solvers, both one traced tf.while_loop that stops as soon as Φ is inside every bound or after
+`max_iters` (e_p) iterations:
+
+method="newton" (default): Eq. 7 itself, min ½‖θ_p − θ‖² subject to the bounds, solved by
+sequential linearisation (Gauss-Newton / SQP on the active constraints): with J the [A, n]
+Jacobian of the active Φ_m (scaled by their bounds) and r their distance past a target just inside
+the bound (`margin` of the bound),
+
+    θ_p ← θ + Jᵀ (J Jᵀ)⁻¹ (J (θ_p − θ) − r),
+
+the exact projection of θ onto the linearised constraints, each step's largest entry capped at
+`max_step` · τ. A constraint once violated stays active. Φ is only piecewise smooth (σ keeps the
+top-2 edges of every node, and moving weight off an edge's dear ops can hand its place to another
+edge), so after `anchored_iters` iterations without feasibility — the anchored step then cycles —
+the solver takes the smallest step from the current θ_p instead, θ_p ← θ_p − Jᵀ (J Jᵀ)⁻¹ r, which
+keeps what earlier steps did. θ is only a few hundred numbers; a
+projection takes a handful of iterations and ends feasible whenever the bounds are achievable.
+The closing projection (`finish`, after the search's last step) also requires the network Eq. 1
+derives from θ to be inside the bounds: a resource whose Eq. 1 cost is outside asks Φ to move by
+that cost's distance to the target (Φ's gradient stands in for the discrete cost's, which has
+none), until both are inside or `max_iters`.
+
+method="penalty": the paper's Eq. 8. Starting from θ_p = θ, minimise
 
     ½‖θ_p − θ‖² + λ · Σ_m [max(C_L^m − Φ_m(θ_p), 0) + max(Φ_m(θ_p) − C_H^m, 0)] / s_m
 
@@ -25,10 +47,25 @@ from rc_darts_tf.budget import Bounds
 
 
 class Projection:
+  """Phase II bound to the θ variables (`bind`); `__call__` projects once.
+
+  cost_model: Φ (costs.CostModel); bounds: {resource: Bounds or None}; method: "newton" (Eq. 7,
+  default) or "penalty" (Eq. 8 with Adam at `lr`, λ = lambda_init · lambda_decay^k at the k-th
+  projection); temperature: a callable returning the search's current softmax temperature τ
+  (a scalar tensor) or None for τ = 1. Raises ValueError for unknown resources or methods.
+  """
 
   def __init__(self, cost_model: costs.CostModel, bounds: Optional[Dict[str, Bounds]],
                lr=3e-4, max_iters=500, lambda_init=1.0, lambda_decay=0.95, beta_1=0.5,
-               beta_2=0.999, epsilon=1e-8):
+               beta_2=0.999, epsilon=1e-8, method="newton", temperature=None, margin=2e-3,
+               max_step=1.0, anchored_iters=20):
+    if method not in ("newton", "penalty"):
+      raise ValueError(f"unknown projection method {method!r}: newton or penalty")
+    self.method = method
+    self.temperature = temperature
+    self.margin = float(margin)
+    self.max_step = float(max_step)
+    self.anchored_iters = int(anchored_iters)
     self.cost_model = cost_model
     bounds = bounds or {}
     unknown = set(bounds) - set(costs.RESOURCES)
@@ -60,8 +97,22 @@ class Projection:
     """Attach the θ variables the projection moves; the projection function is traced once."""
     self.theta_cells = theta_cells
     self.theta_connection = theta_connection
-    self._fn = tf.function(self._project, autograph=False)
+    self._fn = tf.function(self._project if self.method == "penalty" else self._project_newton,
+                           autograph=False)
+    self._finish_fn = tf.function(lambda: self._project_newton(discrete=True), autograph=False)
     return self
+
+  def finish(self):
+    """The closing projection (Eq. 7 with the Newton solver whatever `method`): afterwards Φ and
+    the exact cost of the Eq. 1 network are both inside the bounds when that is reachable in
+    `max_iters` iterations. Returns (iterations, Φ after [M], feasible after)."""
+    if self._fn is None:
+      raise RuntimeError("Projection.bind(theta_cells, theta_connection) was not called")
+    return self._finish_fn()
+
+  def current_temperature(self):
+    return (tf.constant(1.0) if self.temperature is None else
+            tf.cast(self.temperature(), tf.float32))
 
   def feasible(self, phi):
     return tf.reduce_all((phi >= self.low) & (phi <= self.high))
@@ -88,26 +139,113 @@ class Projection:
     connection = flat[n:] if self.theta_connection is not None else None
     return cells, connection
 
-  def _phi(self, flat):
+  def _phi(self, flat, temperature=1.0):
     cells, connection = self._split(flat)
-    return self.cost_model.expected(cells, connection)
+    return self.cost_model.expected(cells, connection, temperature)
 
-  def _project(self):
+  def _theta0(self):
     parts = [tf.reshape(tf.convert_to_tensor(self.theta_cells), [-1])]
     if self.theta_connection is not None:
       parts.append(tf.reshape(tf.convert_to_tensor(self.theta_connection), [-1]))
-    theta0 = tf.concat(parts, axis=0)
+    return tf.concat(parts, axis=0)
+
+  def _finish(self, iters, theta, tau):
+    cells, connection = self._split(theta)
+    self.theta_cells.assign(cells)
+    if connection is not None:
+      self.theta_connection.assign(connection)
+    self.lam.assign(self.lam * self.lambda_decay)
+    self.count.assign_add(1)
+    phi = self._phi(theta, tau)
+    return iters, phi, self.feasible(phi)
+
+  def _eq1(self, flat, temperature):
+    cells, connection = self._split(flat)
+    return self.cost_model.eq1(cells, connection, temperature)
+
+  def _project_newton(self, discrete=False):
+    # float64: at a low temperature softmax weights of 1e-20 are ordinary, their squares are not
+    f64 = tf.float64
+    theta0 = tf.cast(self._theta0(), f64)
+    tau = tf.cast(self.current_temperature(), f64)
+    m = len(costs.RESOURCES)
+    low, high, scale = (tf.cast(t, f64) for t in (self.low, self.high, self.scale))
+    has_low, has_high = tf.math.is_finite(low), tf.math.is_finite(high)
+    # targets just inside each bound (the middle when the interval is narrower than 2 margins)
+    width = tf.where(has_low & has_high, high - low, tf.constant(np.inf, f64))
+    inset = tf.minimum(self.margin * scale, 0.5 * width)
+    low_target = tf.where(has_low, low + inset, 0.0)
+    high_target = tf.where(has_high, high - inset, 0.0)
+    max_step = self.max_step * tau          # in units of θ / τ, the softmax's own scale
+
+    def feasible(phi):
+      return tf.reduce_all((phi >= low) & (phi <= high))
+
+    def not_done(i, theta, active_low, active_high):
+      done = feasible(self._phi(theta, tau))
+      if discrete:
+        done = done & feasible(self._eq1(theta, tau))
+      return tf.logical_not(done)
+
+    def step(i, theta, active_low, active_high):
+      with tf.GradientTape(persistent=True) as tape:
+        tape.watch(theta)
+        phi = self._phi(theta, tau)
+        scaled = phi / scale
+        parts = [scaled[k] for k in range(m)]
+      jac = tf.stack([tape.gradient(part, theta) for part in parts])       # [M, n]
+      del tape
+      active_low = active_low | (has_low & (phi < low))
+      active_high = active_high | (has_high & (phi > high))
+      value = phi
+      if discrete:
+        eq1 = self._eq1(theta, tau)
+        active_low = active_low | (has_low & (eq1 < low))
+        active_high = active_high | (has_high & (eq1 > high))
+        # the side of the bound the further of Φ and the Eq. 1 cost is on decides
+        value = tf.where(active_high, tf.maximum(phi, eq1), tf.minimum(phi, eq1))
+      # a resource is pinned to the bound it crossed (its high bound if both were crossed)
+      target = tf.where(active_high, high_target, low_target) / scale
+      active = active_low | active_high
+      r = tf.where(active, value / scale - target, 0.0)                       # [M]
+      jac = tf.where(active[:, None], jac, 0.0)
+      gram = tf.matmul(jac, jac, transpose_b=True)
+      ridge = 1e-12 * tf.reduce_max(tf.linalg.diag_part(gram)) + 1e-300
+      gram += tf.linalg.diag(tf.where(active, ridge, 1.0))
+      # the nearest point to θ on the linearised constraints ...
+      rhs = tf.linalg.matvec(jac, theta - theta0) - r
+      mult = tf.linalg.solve(gram, rhs[:, None])[:, 0]
+      anchored = theta0 + tf.linalg.matvec(jac, mult, transpose_a=True) - theta
+      # ... or, once that has cycled for `anchored_iters` iterations (the top-2 edges σ swap as
+      # weight moves between edges, and a step anchored at θ undoes the moves on edges that just
+      # left σ), the smallest step from here that meets them
+      mult = tf.linalg.solve(gram, -r[:, None])[:, 0]
+      local = tf.linalg.matvec(jac, mult, transpose_a=True)
+      delta = tf.where(i < self.anchored_iters, anchored, local)
+      biggest = tf.reduce_max(tf.abs(delta))
+      delta *= tf.minimum(tf.constant(1.0, f64), max_step / tf.maximum(biggest, 1e-300))
+      return i + 1, theta + delta, active_low, active_high
+
+    off = tf.zeros([m], tf.bool)
+    iters, theta, _, _ = tf.while_loop(not_done, step, (tf.constant(0), theta0, off, off),
+                                       maximum_iterations=self.max_iters)
+    return self._finish(iters, tf.cast(theta, tf.float32), self.current_temperature())
+
+  def _project(self):
+    theta0 = self._theta0()
+    tau = self.current_temperature()
     lam = tf.convert_to_tensor(self.lam)
     b1, b2, lr, eps = self.beta_1, self.beta_2, self.lr, self.epsilon
 
     def not_done(i, theta, m, v):
-      return tf.logical_and(i < self.max_iters, tf.logical_not(self.feasible(self._phi(theta))))
+      return tf.logical_and(i < self.max_iters,
+                            tf.logical_not(self.feasible(self._phi(theta, tau))))
 
     def step(i, theta, m, v):
       with tf.GradientTape() as tape:
         tape.watch(theta)
         objective = (0.5 * tf.reduce_sum(tf.square(theta - theta0)) +
-                     lam * self.violation(self._phi(theta)))
+                     lam * self.violation(self._phi(theta, tau)))
       g = tape.gradient(objective, theta)
       m = b1 * m + (1.0 - b1) * g
       v = b2 * v + (1.0 - b2) * tf.square(g)
@@ -119,11 +257,4 @@ class Projection:
     zeros = tf.zeros_like(theta0)
     iters, theta, _, _ = tf.while_loop(not_done, step, (tf.constant(0), theta0, zeros, zeros),
                                        maximum_iterations=self.max_iters)
-    cells, connection = self._split(theta)
-    self.theta_cells.assign(cells)
-    if connection is not None:
-      self.theta_connection.assign(connection)
-    self.lam.assign(lam * self.lambda_decay)
-    self.count.assign_add(1)
-    phi = self._phi(theta)
-    return iters, phi, self.feasible(phi)
+    return self._finish(iters, theta, tau)

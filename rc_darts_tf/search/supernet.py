@@ -4,6 +4,12 @@
   theta_cells       [G, 14, 8]: rows 0..levels-1 are the normal-cell levels (normal cells split
                     evenly by depth), row `levels` is the reduce cells' θ;
   theta_connection  [4]: the connection cell's θ (only with learn_connection).
+The mixed ops, Φ, the projection and the derivation all weigh the candidates by softmax(θ / τ).
+The temperature τ is annealed exponentially over the search, τ(t) = τ_0 · (τ_1 / τ_0)^(t / T) at
+step t of T (`temperature_init` τ_0, `temperature_final` τ_1, `total_steps` T; t is the weight
+optimizer's iteration count, so a resumed search continues the schedule): as τ falls the mixed ops
+and Φ concentrate on the op derivation will pick, so Φ ends close to the exact cost of the network
+Eq. 1 derives (logged next to Φ every step as eq1_params, eq1_macs).
 They are owned by a second optimizer (`arch_optimizer`, Adam). One search_step (traced once; run
 under any tf.distribute strategy by search/loop.py, or by Keras's fit through train_step) does:
   1. SGD with momentum on the weights w with a training batch (DARTS: L2 weight decay added to the
@@ -33,8 +39,14 @@ class SearchNetwork(keras.Model):
                learn_connection=True, image_size=32, budget_plan: Optional[costs.NetworkPlan] = None,
                bounds=None, weight_decay=3e-4, arch_weight_decay=1e-3, grad_clip=5.0,
                projection_lr=3e-4, projection_iters=500, lambda_init=1.0, lambda_decay=0.95,
-               seed=None, **kwargs):
+               seed=None, temperature_init=1.0, temperature_final=1.0, total_steps=None,
+               projection_method="newton", **kwargs):
     super().__init__(**kwargs)
+    if temperature_init <= 0 or temperature_final <= 0:
+      raise ValueError(f"temperatures must be > 0, got {temperature_init}, {temperature_final}")
+    self.temperature_init = float(temperature_init)
+    self.temperature_final = float(temperature_final)
+    self.total_steps = max(1, int(total_steps)) if total_steps else None
     self.plan = costs.network_plan(init_channels, layers, levels, "cifar", image_size,
                                    num_classes)
     self.levels = levels
@@ -63,12 +75,13 @@ class SearchNetwork(keras.Model):
                                             trainable=learn_connection)
     self.projection = Projection(self.cost_model, bounds, lr=projection_lr,
                                  max_iters=projection_iters, lambda_init=lambda_init,
-                                 lambda_decay=lambda_decay).bind(
+                                 lambda_decay=lambda_decay, method=projection_method,
+                                 temperature=self.temperature).bind(
                                      self.theta_cells,
                                      self.theta_connection if learn_connection else None)
     self.trackers = {name: keras.metrics.Mean(name=name) for name in
                      ("loss", "acc", "arch_loss", "arch_acc", "phi_params", "phi_macs",
-                      "feasible")}
+                      "eq1_params", "eq1_macs", "feasible", "temperature")}
     self.arch_optimizer = None
     self._grad_fn = None
 
@@ -99,19 +112,47 @@ class SearchNetwork(keras.Model):
     self.classifier.build((None, self.plan.cells[-1].out_channels))
     self.built = True
 
-  def call(self, x, training=None):
-    probs = tf.nn.softmax(self.theta_cells, axis=-1)
-    conn = tf.nn.softmax(self.theta_connection) if self.learn_connection else None
+  def temperature(self, step=None):
+    """τ at `step` (default: the weight optimizer's iterations), a float32 scalar tensor."""
+    if self.total_steps is None or self.temperature_init == self.temperature_final:
+      return tf.constant(self.temperature_init, tf.float32)
+    if step is None:
+      if self.optimizer is None:
+        return tf.constant(self.temperature_init, tf.float32)
+      step = self.optimizer.iterations
+    progress = tf.minimum(tf.cast(step, tf.float32) / float(self.total_steps), 1.0)
+    return self.temperature_init * tf.pow(self.temperature_final / self.temperature_init,
+                                          progress)
+
+  def call(self, x, training=None, temperature=None):
+    tau = self.temperature() if temperature is None else temperature
+    probs = tf.nn.softmax(self.theta_cells / tau, axis=-1)
+    conn = tf.nn.softmax(self.theta_connection / tau) if self.learn_connection else None
     s = self.stem_bn(self.stem_conv(x), training=training)
     s0 = s1 = s
     for cell in self.cells:
       s0, s1 = s1, cell(s0, s1, probs[cell.plan.group], conn, training=training)
     return self.classifier(self.gap(s1))
 
-  def phi(self):
-    """Φ per resource (params, MACs) at the current θ, float32 [2]."""
+  def phi(self, temperature=None):
+    """Φ per resource [M] (params, MACs) at the current θ and τ (Eq. 6), float32."""
+    tau = self.temperature() if temperature is None else temperature
     return self.cost_model.expected(self.theta_cells,
-                                    self.theta_connection if self.learn_connection else None)
+                                    self.theta_connection if self.learn_connection else None, tau)
+
+  def eq1_cost(self, temperature=None):
+    """Exact cost [M] of the network Eq. 1 derives from the current θ and τ, float32."""
+    tau = self.temperature() if temperature is None else temperature
+    return self.cost_model.eq1(self.theta_cells,
+                               self.theta_connection if self.learn_connection else None, tau)
+
+  def softmax_weights(self, temperature=None):
+    """(softmax(θ_cells / τ) [G, 14, 8], softmax(θ_connection / τ) [K] or None) as NumPy."""
+    tau = self.temperature() if temperature is None else temperature
+    cells = tf.nn.softmax(tf.convert_to_tensor(self.theta_cells) / tau, axis=-1).numpy()
+    conn = (tf.nn.softmax(tf.convert_to_tensor(self.theta_connection) / tau).numpy()
+            if self.learn_connection else None)
+    return cells, conn
 
   # -- training -------------------------------------------------------------------------------
 
@@ -135,7 +176,7 @@ class SearchNetwork(keras.Model):
   def metrics(self):
     return list(self.trackers.values())
 
-  def _loss_and_grads(self, x, y):
+  def _loss_and_grads(self, x, y, tau):
     """Cross-entropy, logits and the gradients w.r.t. (w, θ) of one batch.
 
     A tf.function of its own, called twice by train_step: the supernet's forward and backward
@@ -143,7 +184,7 @@ class SearchNetwork(keras.Model):
     calls, the gradients a step does not use are pruned, so no compute is wasted.
     """
     with tf.GradientTape() as tape:
-      logits = self(x, training=True)
+      logits = self(x, training=True, temperature=tau)
       loss = tf.reduce_mean(
           keras.losses.sparse_categorical_crossentropy(y, logits, from_logits=True))
     w_vars, a_vars = self.weight_variables, self.arch_variables
@@ -165,7 +206,8 @@ class SearchNetwork(keras.Model):
     w and θ are averaged over the replicas before clipping and weight decay, so every replica
     applies the same update and a step equals one device's on the same global batch. Returns
     the step's logs, averaged over replicas: loss, acc, arch_loss, arch_acc, phi_params,
-    phi_macs, feasible (1.0 when Φ is inside the bounds) and finite (1.0 when the losses and θ
+    phi_macs (Φ after the step), eq1_params, eq1_macs (exact cost of the Eq. 1 network after the
+    step), temperature (τ after the step), feasible (1.0 when Φ is inside the bounds) and finite (1.0 when the losses and θ
     are finite).
     """
     (x, y), (x_val, y_val) = data
@@ -179,7 +221,8 @@ class SearchNetwork(keras.Model):
         self._grad_fn = tf.function(self._loss_and_grads, autograph=False)
       grad_fn = self._grad_fn
     w_vars = self.weight_variables
-    loss, logits, grads, _ = grad_fn(x, y)
+    tau = self.temperature()     # before the weight step moves the iteration count
+    loss, logits, grads, _ = grad_fn(x, y, tau)
     grads = _replica_mean(ctx, grads)
     if self.grad_clip:
       grads, _ = tf.clip_by_global_norm(grads, self.grad_clip)
@@ -188,7 +231,7 @@ class SearchNetwork(keras.Model):
     self.optimizer.apply(grads, w_vars)
 
     a_vars = self.arch_variables
-    arch_loss, val_logits, _, a_grads = grad_fn(x_val, y_val)
+    arch_loss, val_logits, _, a_grads = grad_fn(x_val, y_val, tau)
     a_grads = _replica_mean(ctx, a_grads)
     if self.arch_weight_decay:
       a_grads = [g + self.arch_weight_decay * v for g, v in zip(a_grads, a_vars)]
@@ -196,11 +239,14 @@ class SearchNetwork(keras.Model):
 
     loss, acc, arch_loss, arch_acc = _replica_mean(
         ctx, [loss, _accuracy(y, logits), arch_loss, _accuracy(y_val, val_logits)])
-    phi = self.phi()
+    tau_after = self.temperature()
+    phi = self.phi(tau_after)
+    eq1 = self.eq1_cost(tau_after)
     finite = tf.reduce_all([tf.math.is_finite(loss), tf.math.is_finite(arch_loss)] +
                            [tf.reduce_all(tf.math.is_finite(v)) for v in a_vars])
     return {"loss": loss, "acc": acc, "arch_loss": arch_loss, "arch_acc": arch_acc,
-            "phi_params": phi[0], "phi_macs": phi[1],
+            "phi_params": phi[0], "phi_macs": phi[1], "eq1_params": eq1[0], "eq1_macs": eq1[1],
+            "temperature": tau_after,
             "feasible": tf.cast(self.projection.feasible(phi), tf.float32),
             "finite": tf.cast(finite, tf.float32)}
 

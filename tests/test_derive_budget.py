@@ -1,0 +1,305 @@
+"""Exact-budget derivation (derive.solve_budget / solve_milp), Φ against the Eq. 1 network's exact
+cost under a softmax temperature, and the step-size rule."""
+
+import itertools
+import time
+
+import numpy as np
+import pytest
+
+from rc_darts_tf import costs, ops
+from rc_darts_tf.budget import Bounds
+from rc_darts_tf.errors import BudgetError
+from rc_darts_tf.genotype import Genotype
+from rc_darts_tf.search import derive, step_sizes
+from tests.greedy_repair import greedy_repair
+
+NONE = ops.PRIMITIVES.index("none")
+
+
+def _objective(genotype, theta, conn, temperature=1.0):
+  """Σ log softmax(θ / τ) over the genotype's chosen ops (+ the connection op's)."""
+  logp = np.log(costs.softmax(np.asarray(theta, np.float64) / temperature))
+  total = 0.0
+  for g, pairs in enumerate(list(genotype.normal) + [genotype.reduce]):
+    for k, (op, i) in enumerate(pairs):
+      total += logp[g, costs.NODE_EDGE_RANGES[k // 2][0] + i, ops.PRIMITIVES.index(op)]
+  if conn is not None and genotype.connection is not None:
+    total += np.log(costs.softmax(np.asarray(conn, np.float64) / temperature))[
+        ops.CONNECTION_PRIMITIVES.index(genotype.connection)]
+  return total
+
+
+def _cost(plan, genotype):
+  c = costs.genotype_cost(plan, genotype.normal, genotype.reduce, genotype.connection)
+  return np.array([c.params, c.macs], np.float64)
+
+
+def _brute_force(logp, cost, fixed, low, high, conn_logp, conn_cost):
+  """Best (objective, cost) over every choice of 2 inputs per node and one op per kept edge of a
+  one-cell space, and every connection op, by enumeration (vectorised per node)."""
+  per_node = []
+  for start, end in costs.NODE_EDGE_RANGES:
+    options = []
+    for a, b in itertools.combinations(range(start, end), 2):
+      for oa, ob in itertools.product(np.flatnonzero(np.isfinite(logp[0, a])),
+                                      np.flatnonzero(np.isfinite(logp[0, b]))):
+        options.append((logp[0, a, oa] + logp[0, b, ob], cost[:, 0, a, oa] + cost[:, 0, b, ob]))
+    per_node.append((np.array([o[0] for o in options]), np.array([o[1] for o in options])))
+  obj = np.zeros(1)
+  tot = fixed[None, :].copy()
+  for values, costs_ in per_node:
+    obj = (obj[:, None] + values[None, :]).reshape(-1)
+    tot = (tot[:, None, :] + costs_[None, :, :]).reshape(-1, tot.shape[-1])
+  obj = (obj[:, None] + conn_logp[None, :]).reshape(-1)
+  tot = (tot[:, None, :] + conn_cost.T[None, :, :]).reshape(-1, tot.shape[-1])
+  ok = np.all((tot >= low) & (tot <= high), axis=-1)
+  if not ok.any():
+    return None
+  best = np.argmax(np.where(ok, obj, -np.inf))
+  return obj[best], tot[best]
+
+
+def test_milp_equals_brute_force_on_an_enumerable_space():
+  """One cell, two ops per edge, two connection ops: 46,080 × 2 genotypes, enumerated."""
+  plan = costs.network_plan(8, 5, 1, "cifar", 16, 10)
+  tables = costs.cost_tables(plan, True)
+  rng = np.random.default_rng(0)
+  checked = 0
+  for case in range(12):
+    subset = rng.choice(np.arange(1, len(ops.PRIMITIVES)), 2, replace=False)
+    logp = np.full((1, costs.NUM_EDGES, len(ops.PRIMITIVES)), -np.inf)
+    raw = np.log(costs.softmax(rng.normal(0, 1.5, (1, costs.NUM_EDGES, len(ops.PRIMITIVES)))))
+    logp[..., subset] = raw[..., subset]
+    cost = tables.cells[:, :1]
+    conn_logp = np.log(costs.softmax(rng.normal(size=2)))
+    conn_cost = tables.connection[:, :2]
+    # random feasible bounds around the cost of a random member of the space
+    choice = np.zeros((1, costs.NUM_EDGES), np.int64) - 1
+    for start, end in costs.NODE_EDGE_RANGES:
+      for e in rng.choice(np.arange(start, end), 2, replace=False):
+        choice[0, e] = rng.choice(subset)
+    member = tables.fixed + sum(cost[:, 0, e, choice[0, e]] for e in range(costs.NUM_EDGES)
+                                if choice[0, e] >= 0) + conn_cost[:, rng.integers(2)]
+    low = member * (1 - rng.uniform(0.0, 0.1, 2))
+    high = member * (1 + rng.uniform(0.0, 0.1, 2))
+    if case % 3 == 0:
+      low[1] = -np.inf                              # one-sided bounds too
+    solved = derive.solve_milp(logp, cost, tables.fixed, low, high, conn_logp, conn_cost)
+    best = _brute_force(logp, cost, tables.fixed, low, high, conn_logp, conn_cost)
+    assert best is not None and solved is not None
+    picked, conn, objective = solved
+    assert objective == pytest.approx(best[0], abs=1e-9)
+    got = tables.fixed + sum(cost[:, 0, e, picked[0, e]] for e in range(costs.NUM_EDGES)
+                             if picked[0, e] >= 0) + conn_cost[:, conn]
+    assert np.all(got >= low) and np.all(got <= high)
+    assert set(np.unique(picked[picked >= 0])) <= set(subset)
+    checked += 1
+  assert checked == 12
+
+
+def _random_feasible_bounds(rng, plan, tables):
+  """Bounds around a random genotype of the space (so feasible), often excluding Eq. 1's."""
+  from rc_darts_tf.genotype import random_genotype
+  g = random_genotype(int(rng.integers(1 << 30)), levels=plan.levels)
+  g = Genotype(normal=g.normal, reduce=g.reduce,
+               connection=ops.CONNECTION_PRIMITIVES[rng.integers(4)])
+  member = _cost(plan, g)
+  kind = rng.integers(3)
+  params = Bounds(member[0] * rng.uniform(0.9, 1.0), member[0] * rng.uniform(1.0, 1.1))
+  macs = Bounds(None, member[1] * rng.uniform(1.0, 1.1))
+  if kind == 0:
+    return {"params": params, "macs": macs}
+  if kind == 1:
+    return {"params": params, "macs": None}
+  return {"params": None, "macs": Bounds(member[1] * rng.uniform(0.9, 1.0),
+                                         member[1] * rng.uniform(1.0, 1.1))}
+
+
+def test_milp_on_200_random_cases_of_the_full_space():
+  """3 levels + connection: inside every bound, objective ≥ the greedy repair's, ≤ 1 s each
+  (processor time of this process, so that other work on the machine does not count; the
+  wall-clock figures are benchmarks/derive_budget.py's)."""
+  plan = costs.network_plan(16, 8, 3, "cifar", 16, 10)
+  tables = costs.cost_tables(plan, True)
+  derive.check_feasible(tables, {"params": Bounds(None, 1e9), "macs": None})   # loads HiGHS
+  rng = np.random.default_rng(1)
+  slowest, beat, outside_eq1 = 0.0, 0, 0
+  for _ in range(200):
+    tau = rng.choice([1.0, 0.3])
+    theta = rng.normal(0, rng.choice([0.05, 1.0, 3.0]), (4, 14, 8))
+    conn = rng.normal(0, 1.0, 4)
+    bounds = _random_feasible_bounds(rng, plan, tables)
+    started = time.process_time()
+    solved = derive.solve_budget(theta, conn, tables, bounds, temperature=tau)
+    slowest = max(slowest, time.process_time() - started)
+    solved.validate()
+    cost = _cost(plan, solved)
+    for k, r in enumerate(costs.RESOURCES):
+      assert bounds[r] is None or bounds[r].contains(cost[k]), (r, cost, bounds)
+    eq1 = derive.derive(theta, conn, temperature=tau)
+    inside = all(b is None or b.contains(_cost(plan, eq1)[k])
+                 for k, b in enumerate(bounds[r] for r in costs.RESOURCES))
+    if inside:   # without binding bounds the optimum is Eq. 1's genotype
+      assert _objective(solved, theta, conn, tau) == pytest.approx(
+          _objective(eq1, theta, conn, tau), abs=1e-9)
+      continue
+    outside_eq1 += 1
+    greedy, _ = greedy_repair(eq1, np.asarray(theta) / tau, conn / tau, tables, bounds)
+    g_cost = _cost(plan, greedy)
+    if all(b is None or b.contains(g_cost[k])
+           for k, b in enumerate(bounds[r] for r in costs.RESOURCES)):
+      g_obj = _objective(greedy, theta, conn, tau)
+      s_obj = _objective(solved, theta, conn, tau)
+      assert s_obj >= g_obj - 1e-9
+      beat += s_obj > g_obj + 1e-9
+  assert slowest <= 1.0, slowest
+  assert outside_eq1 > 100 and beat > 0
+
+
+def test_infeasible_bounds_raise_one_line_with_the_exact_range():
+  plan = costs.network_plan(16, 8, 3, "cifar", 16, 10)
+  tables = costs.cost_tables(plan, True)
+  low, high = costs.achievable_range(tables)[0]
+  # each bound alone is achievable, both together are not: the cheapest network's MACs are
+  # above a ceiling that only the cheapest networks' params meet
+  bounds = {"params": Bounds(None, low + 10), "macs": Bounds(None, costs.achievable_range(
+      tables)[1][0] + 1)}
+  derive.check_feasible(tables, {"params": Bounds(None, low + 10), "macs": None})
+  with pytest.raises(BudgetError) as error:
+    derive.check_feasible(tables, {"params": Bounds(10, 20), "macs": None})
+  message = str(error.value)
+  assert "\n" not in message and f"[{low:,.0f}, {high:,.0f}]" in message
+  with pytest.raises(BudgetError):
+    derive.solve_budget(np.zeros((4, 14, 8)), np.zeros(4), tables,
+                        {"params": Bounds(high + 1, None), "macs": None})
+  # jointly: a floor on params that forces MACs above a ceiling that alone is met
+  macs_low = costs.achievable_range(tables)[1][0]
+  joint = {"params": Bounds(high - 1, None), "macs": Bounds(None, macs_low + 1)}
+  with pytest.raises(BudgetError, match="met together"):
+    derive.check_feasible(tables, joint)
+  del bounds
+
+
+def test_derive_in_budget_records_eq1_and_changes_and_leaves_a_fitting_genotype_alone():
+  plan = costs.network_plan(8, 5, 3, "cifar", 16, 10)
+  tables = costs.cost_tables(plan, True)
+  rng = np.random.default_rng(0)
+  theta = rng.normal(0, 0.01, (4, 14, 8))
+  free = [ops.PRIMITIVES.index(o) for o in ("max_pool_3x3", "avg_pool_3x3", "skip_connect")]
+  theta[..., free] += 0.1                        # Eq. 1 picks a free op on every edge
+  conn = np.array([0.0, 0.1, 0.0, 0.0])
+  eq1 = derive.derive(theta, conn, 3)
+  eq1_cost = _cost(plan, eq1)
+  bounds = {"params": Bounds(2.5 * eq1_cost[0], 3.0 * eq1_cost[0]), "macs": None}
+  first, final, changes, seconds = derive.derive_in_budget(theta, conn, tables, bounds)
+  assert first.normal == eq1.normal and seconds is not None and seconds < 1.0
+  assert bounds["params"].contains(_cost(plan, final)[0])
+  assert changes and all(" -> " in c for c in changes)
+  final.validate()
+  again = derive.derive_in_budget(theta, conn, tables,
+                                  {"params": Bounds(None, eq1_cost[0]), "macs": None})
+  assert again[2] == [] and again[1] is again[0] and again[3] is None
+
+
+def test_eq1_cost_equals_the_derived_genotypes_exact_cost_at_any_temperature():
+  import tensorflow as tf
+  plan = costs.network_plan(16, 8, 3, "cifar", 16, 10)
+  tables = costs.cost_tables(plan, True)
+  model = costs.CostModel(tables)
+  rng = np.random.default_rng(2)
+  for tau in (1.0, 0.3, 0.05):
+    for _ in range(4):
+      theta = rng.normal(0, 1.0, (4, 14, 8))
+      conn = rng.normal(size=4)
+      genotype = derive.derive(theta, conn, temperature=tau)
+      exact = _cost(plan, genotype)
+      np.testing.assert_allclose(costs.eq1_cost_numpy(tables, theta, conn, tau), exact)
+      got = model.eq1(tf.constant(theta, tf.float32), tf.constant(conn, tf.float32), tau)
+      np.testing.assert_allclose(got.numpy(), exact, rtol=1e-6)
+
+
+def test_phi_meets_the_eq1_cost_as_the_temperature_falls():
+  """Φ (derivable ops) tends to the exact cost of the network Eq. 1 derives as τ -> 0, also on
+  edges where 'none' holds most of the weight; Eq. 6 literally (derivable_only=False) does not."""
+  plan = costs.network_plan(16, 8, 3, "cifar", 16, 10)
+  tables = costs.cost_tables(plan, True)
+  rng = np.random.default_rng(4)
+  theta = rng.normal(0, 1.0, (4, 14, 8))
+  theta[..., NONE] += 3.0                        # 'none' leads every edge
+  conn = rng.normal(size=4)
+  gaps = []
+  for tau in (1.0, 0.3, 0.1, 0.02):
+    exact = costs.eq1_cost_numpy(tables, theta, conn, tau)
+    phi = costs.expected_cost_numpy(tables, theta, conn, tau)
+    gaps.append(np.abs(phi - exact) / exact)
+  assert np.all(np.diff(np.array(gaps), axis=0) <= 1e-12) and np.all(gaps[-1] < 0.01)
+  literal = costs.expected_cost_numpy(tables, theta, conn, 0.02, derivable_only=False)
+  assert np.all(literal < 0.9 * costs.eq1_cost_numpy(tables, theta, conn, 0.02))
+
+
+def test_step_size_rule_keeps_the_papers_travel():
+  assert step_sizes.PAPER_STEPS == 19_550
+  assert step_sizes.resolve(None, None, 19_550) == pytest.approx((3e-4, 3e-4))
+  for steps in (24, 780, 19_550, 100_000):
+    arch, proj = step_sizes.resolve(None, None, steps)
+    assert step_sizes.travel(arch, steps) == pytest.approx(3e-4 * 19_550)
+    assert proj == pytest.approx(arch)
+  assert step_sizes.resolve(1e-3, 2e-3, 24) == (1e-3, 2e-3)      # explicit values win
+  with pytest.raises(ValueError):
+    step_sizes.scaled(3e-4, 0)
+
+
+def test_closing_projection_puts_phi_and_the_eq1_network_inside():
+  """At a low τ, from θ whose Φ and Eq. 1 network are both over a ceiling (and one whose Φ is
+  inside but whose Eq. 1 network is not): `finish` ends with both inside, near θ."""
+  import tensorflow as tf
+  from rc_darts_tf.search.projection import Projection
+  plan = costs.network_plan(16, 8, 3, "cifar", 16, 10)
+  tables = costs.cost_tables(plan, True)
+  model = costs.CostModel(tables)
+  rng = np.random.default_rng(7)
+  tau = 0.2
+  kinds = set()
+  for case in range(8):
+    theta = tf.Variable(rng.normal(0, 1.0, (4, 14, 8)).astype(np.float32))
+    conn = tf.Variable(rng.normal(size=4).astype(np.float32))
+    eq1 = model.eq1(theta, conn, tau).numpy()
+    phi = model.expected(theta, conn, tau).numpy()
+    if eq1[0] > phi[0] and case % 2:
+      ceiling, kind = 0.5 * (phi[0] + eq1[0]), "only Eq. 1 over"      # Φ already inside
+    else:
+      ceiling, kind = 0.9 * min(phi[0], eq1[0]), "both over"
+    kinds.add(kind)
+    bounds = {"params": Bounds(None, float(ceiling)), "macs": None}
+    projection = Projection(model, bounds, temperature=lambda: tf.constant(tau)).bind(theta, conn)
+    before = theta.numpy().copy()
+    iters, phi_after, feasible = projection.finish()
+    eq1_after = model.eq1(theta, conn, tau).numpy()
+    assert bool(feasible) and eq1_after[0] <= ceiling, (case, eq1, phi, eq1_after, ceiling)
+    assert 0 < int(iters) < 500
+    assert np.abs(theta.numpy() - before).max() < 3.0
+  assert kinds == {"only Eq. 1 over", "both over"}
+
+
+def test_newton_projection_reaches_a_far_budget():
+  """A 45 % cut of Φ at τ = 0.79 (the first projection after a warm start that favoured the
+  convolutions): σ's top-2 edges swap as weight moves, the anchored step cycles, the local steps
+  that follow end feasible. (Before them every such case ran all 500 iterations, infeasible.)"""
+  import tensorflow as tf
+  from rc_darts_tf.search.projection import Projection
+  plan = costs.network_plan(16, 8, 3, "cifar", 16, 10)
+  tables = costs.cost_tables(plan, True)
+  model = costs.CostModel(tables)
+  bounds = {"params": Bounds(1e5, 1.4e5), "macs": Bounds(None, 7e6)}
+  rng = np.random.default_rng(0)
+  for sd in (0.1, 0.3, 1.0):
+    theta = tf.Variable(rng.normal(0, sd, (4, 14, 8)).astype(np.float32))
+    theta[..., 4:].assign(theta[..., 4:] + 0.5)       # the convolutions ahead
+    conn = tf.Variable(rng.normal(0, sd, 4).astype(np.float32))
+    projection = Projection(model, bounds, temperature=lambda: tf.constant(0.794)).bind(theta,
+                                                                                        conn)
+    before = model.expected(theta, conn, 0.794).numpy()
+    iters, phi, feasible = projection()
+    assert before[0] > 2.2e5 and bool(feasible) and int(iters) < 60, (before, int(iters))
+    assert 1.3e5 < float(phi[0]) <= 1.4e5          # on the bound, not far inside
