@@ -137,6 +137,9 @@ class SearchLoop:
           for name in LOG_NAMES:
             self.epoch_sums[name] = self.epoch_sums.get(name, 0.0) + logs[name]
           self.epoch_count += 1
+          if in_epoch % self.report_freq == 0 or in_epoch == steps:
+            # before the projection that may follow: the line shows Φ after the step
+            self._progress(epoch, in_epoch, steps, logs, time.perf_counter() - started)
           self.projection.on_train_batch_end(in_epoch - 1, logs)
           self.monitor.on_train_batch_end(in_epoch - 1, logs)
           if not np.all(np.isfinite(self.model.theta_cells.numpy())):
@@ -150,8 +153,6 @@ class SearchLoop:
             # Phase II closes the search (the paper's loop ends with a projection): the final θ
             # is feasible whatever step the schedule last projected at.
             self.projection.finish()
-          if in_epoch % self.report_freq == 0 or in_epoch == steps:
-            self._progress(epoch, in_epoch, steps, logs, time.perf_counter() - started)
         epoch_logs = {name: self.epoch_sums.get(name, 0.0) / max(1, self.epoch_count)
                       for name in LOG_NAMES}
         self.monitor.on_epoch_end(epoch, epoch_logs)
