@@ -111,7 +111,7 @@ def output_plan(out, settings, chief=True):
   A directory holding a search with the same settings resumes; with other settings, or holding
   another kind of run, it is refused unless --overwrite (then the run starts afresh)."""
   from rc_darts_tf.errors import RcDartsError
-  from rc_darts_tf.search import checkpoint as ckpt
+  from rc_darts_tf.search import run_record as ckpt   # no TensorFlow: a refusal stays fast
   record = ckpt.read_run_file(out) if not FLAGS.overwrite else None
   if record is not None:
     diffs = ckpt.settings_difference(record["settings"], settings)
@@ -145,6 +145,9 @@ def main(argv):
     cli.fail("rc-darts-search", f"flag --levels={FLAGS.levels}: {error} (--layers={FLAGS.layers})")
   settings = {name: FLAGS[name].value for name in SETTINGS}
   dist.check_strategy(FLAGS.strategy, FLAGS.tpu)   # TF_CONFIG, TPU presence: before TensorFlow
+  # resume / afresh / refused: before reading a single image
+  mode = output_plan(out, settings, chief=FLAGS.strategy != "multi_worker" or
+                     dist.config_is_chief(dist.parse_tf_config()))
   # The dataset's classes and input size, then the budget at that geometry, then every image:
   # all without TensorFlow, so a bad dataset or budget is refused within a second or two.
   from rc_darts_tf import dataset_check
@@ -158,9 +161,6 @@ def main(argv):
     dataset_check.check_halves(facts.name, len(facts.tree.train), FLAGS.batch_size,
                                FLAGS.train_portion)
   dataset_check.verify_images(facts)
-  # (search/checkpoint.py imports TensorFlow)
-  mode = output_plan(out, settings, chief=FLAGS.strategy != "multi_worker" or
-                     dist.config_is_chief(dist.parse_tf_config()))
 
   import tensorflow as tf
   if FLAGS.deterministic:

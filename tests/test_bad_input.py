@@ -258,6 +258,28 @@ def test_malformed_genotype_file_is_refused_before_tensorflow(tmp_path, no_tenso
   assert not (tmp_path / "out").exists()
 
 
+def test_output_dir_of_another_run_is_refused_before_tensorflow(tree, tmp_path, no_tensorflow):
+  """--output_dir holding another run, or a search with other settings: refused from the run
+  record alone (search/run_record.py), before any image is read or TensorFlow imported."""
+  other = tmp_path / "other"
+  other.mkdir()
+  (other / "genotype.json").write_text("{\"keep\": true}")
+  started = time.monotonic()
+  result = _search(other, f"--dataset=imagefolder:{tree}", "--constraints=none",
+                   env=no_tensorflow)
+  _quick(result, started, str(other), "already holds a run")
+  assert (other / "genotype.json").read_text() == "{\"keep\": true}"
+  resumable = tmp_path / "resumable"
+  resumable.mkdir()
+  record = {"format_version": 1, "settings": {"epochs": 3}}
+  (resumable / "search_run.json").write_text(json.dumps(record))
+  started = time.monotonic()
+  result = _search(resumable, f"--dataset=imagefolder:{tree}", "--constraints=none",
+                   env=no_tensorflow)
+  _quick(result, started, "holds a search with other settings")
+  assert json.loads((resumable / "search_run.json").read_text()) == record
+
+
 # -- image trees from the wild ------------------------------------------------------------------
 
 def test_undecodable_image_is_refused_by_every_tool_naming_the_file(broken_tree, tmp_path,

@@ -61,9 +61,9 @@ def runs(tree, tmp_path_factory):
   victim = _popen(_args(tree, killed))
   seen, deadline = [], time.monotonic() + TIMEOUT
   try:
-    for line in victim.stdout:        # progress lines come after the step's checkpoint
+    for line in victim.stdout:        # step 5's line comes after step 4's checkpoint
       seen.append(line)
-      if "step 1/3 (global 4)" in line:
+      if "step 2/3 (global 5)" in line:
         break
       assert time.monotonic() < deadline, "".join(seen)
     os.kill(victim.pid, signal.SIGKILL)

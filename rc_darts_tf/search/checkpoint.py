@@ -25,9 +25,10 @@ import tensorflow as tf
 
 from rc_darts_tf.errors import RcDartsError
 
-CHECKPOINT_DIR = "checkpoints"
-RUN_FILE = "search_run.json"      # the settings a resumable run was started with
-FORMAT_VERSION = 1
+# The run record (search_run.json) and the directory name need no TensorFlow: a refusal of
+# --output_dir reads them before TensorFlow is imported (search/run_record.py).
+from rc_darts_tf.search.run_record import (CHECKPOINT_DIR, FORMAT_VERSION, RUN_FILE,  # noqa: F401
+                                           read_run_file, settings_difference)
 
 
 def _variables(variables):
@@ -146,28 +147,3 @@ def _iterate_paths(root, prefix=""):
 
 def _escape(name: str) -> str:
   return name.replace(".", "..").replace("/", ".S")
-
-
-def read_run_file(output_dir: str) -> Optional[dict]:
-  path = os.path.join(output_dir, RUN_FILE)
-  if not os.path.exists(path):
-    return None
-  try:
-    with open(path) as f:
-      record = json.load(f)
-    if not isinstance(record, dict) or not isinstance(record.get("settings"), dict):
-      raise ValueError("no 'settings' object")
-    return record
-  except (OSError, ValueError) as error:
-    raise RcDartsError(f"{path} is unreadable or malformed ({error}): remove it or pass "
-                       "--overwrite") from None
-
-
-def settings_difference(saved: dict, current: dict) -> list:
-  """The settings (name=saved -> current) that differ; [] when a resume is allowed."""
-  diffs = []
-  for name in sorted(set(saved) | set(current)):
-    a, b = saved.get(name), current.get(name)
-    if json.dumps(a) != json.dumps(b):
-      diffs.append(f"--{name}={a} -> {b}")
-  return diffs

@@ -1,0 +1,39 @@
+"""The record of a resumable search (OUTPUT_DIR/search_run.json) and the checkpoint directory's
+name: everything deciding whether --output_dir resumes, starts afresh or is refused, without
+TensorFlow (so that refusal is one line within about a second; search/checkpoint.py holds the
+TensorFlow side)."""
+
+import json
+import os
+from typing import Optional
+
+from rc_darts_tf.errors import RcDartsError
+
+CHECKPOINT_DIR = "checkpoints"
+RUN_FILE = "search_run.json"      # the settings a resumable run was started with
+FORMAT_VERSION = 1
+
+
+def read_run_file(output_dir: str) -> Optional[dict]:
+  path = os.path.join(output_dir, RUN_FILE)
+  if not os.path.exists(path):
+    return None
+  try:
+    with open(path) as f:
+      record = json.load(f)
+    if not isinstance(record, dict) or not isinstance(record.get("settings"), dict):
+      raise ValueError("no 'settings' object")
+    return record
+  except (OSError, ValueError) as error:
+    raise RcDartsError(f"{path} is unreadable or malformed ({error}): remove it or pass "
+                       "--overwrite") from None
+
+
+def settings_difference(saved: dict, current: dict) -> list:
+  """The settings (name=saved -> current) that differ; [] when a resume is allowed."""
+  diffs = []
+  for name in sorted(set(saved) | set(current)):
+    a, b = saved.get(name), current.get(name)
+    if json.dumps(a) != json.dumps(b):
+      diffs.append(f"--{name}={a} -> {b}")
+  return diffs
