@@ -122,7 +122,7 @@ def test_milp_on_200_random_cases_of_the_full_space():
   wall-clock figures are benchmarks/derive_budget.py's)."""
   plan = costs.network_plan(16, 8, 3, "cifar", 16, 10)
   tables = costs.cost_tables(plan, True)
-  derive.check_feasible(tables, {"params": Bounds(None, 1e9), "macs": None})   # loads HiGHS
+  from scipy.optimize import milp  # noqa: F401  (imported before anything is timed)
   rng = np.random.default_rng(1)
   slowest, beat, outside_eq1 = 0.0, 0, 0
   for _ in range(200):
@@ -179,6 +179,33 @@ def test_infeasible_bounds_raise_one_line_with_the_exact_range():
   with pytest.raises(BudgetError, match="met together"):
     derive.check_feasible(tables, joint)
   del bounds
+
+
+def test_feasibility_check_agrees_with_the_milp():
+  """check_feasible decides single out-of-range bounds and all-wide bounds from the exact range
+  without the solver; on random bounds (some out of range, some joint) it agrees with the MILP."""
+  plan = costs.network_plan(16, 8, 3, "cifar", 16, 10)
+  tables = costs.cost_tables(plan, True)
+  ranges = costs.achievable_range(tables)
+  rng = np.random.default_rng(3)
+  zeros = np.zeros(tables.cells.shape[1:])
+  zeros[..., NONE] = -np.inf
+  refused = 0
+  for _ in range(40):
+    bounds = {}
+    for k, r in enumerate(costs.RESOURCES):
+      a, b = sorted(rng.uniform(ranges[k, 0] * 0.5, ranges[k, 1] * 1.5, 2))
+      bounds[r] = rng.choice([None, Bounds(a, b), Bounds(None, a), Bounds(b, None)])
+    low, high = derive._bound_arrays(bounds)
+    expected = derive.solve_milp(zeros, tables.cells, tables.fixed, low, high,
+                                 np.zeros(tables.connection.shape[1]), tables.connection)
+    if expected is None:
+      refused += 1
+      with pytest.raises(BudgetError):
+        derive.check_feasible(tables, bounds)
+    else:
+      derive.check_feasible(tables, bounds)
+  assert 5 <= refused <= 35, refused
 
 
 def test_derive_in_budget_records_eq1_and_changes_and_leaves_a_fitting_genotype_alone():
