@@ -12,7 +12,7 @@ def define_search_flags(flag_values=absl_flags.FLAGS, *, arch_learning_rate=None
                         arch_weight_decay=1e-3, levels=3, learn_connection=True,
                         projection_interval=150, projection_iters=500, projection_lr=None,
                         warmup_steps=0, lambda_init=10.0, lambda_decay=0.97,
-                        temperature_init=1.0, temperature_final=0.1,
+                        temperature_init=1.0, temperature_final=0.03,
                         projection_method="newton"):
   if already_defined(flag_values, "arch_learning_rate"):
     return

@@ -103,11 +103,17 @@ def test_mirrored_steps_equal_one_device_on_the_same_global_batch(tree, tmp_path
   assert one["steps"] == two["steps"] == 2
   assert one["traces"] == two["traces"] == 1
   moved = 0
-  for a, b in zip(one["w_updates"] + one["theta_updates"],
-                  two["w_updates"] + two["theta_updates"]):
+  for a, b in zip(one["w_updates"], two["w_updates"]):
     a, b = np.asarray(a), np.asarray(b)
     np.testing.assert_allclose(b, a, atol=1e-5, rtol=0)
     moved += int(np.abs(a).max() > 1e-4)
+  # θ's update includes the projection, whose Newton step divides by ‖∇Φ‖²: the replicas' float32
+  # reduction order shows there as ~1e-5 (measured: 2.4e-5 at most on updates of ~0.05-0.1); a
+  # replica that skipped the all-reduce or the projection would differ by the update itself
+  for a, b in zip(one["theta_updates"], two["theta_updates"]):
+    a, b = np.asarray(a), np.asarray(b)
+    np.testing.assert_allclose(b, a, atol=1e-4, rtol=0)
+    assert np.abs(a).max() > 1e-3
   assert moved > 0.9 * len(one["w_updates"])       # the updates are real, not both zero
   # the projection ran (the bound is below Φ) once, in cross-replica context: same on replicas
   assert len(two["projections"]) == len(one["projections"]) == 2

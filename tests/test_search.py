@@ -261,9 +261,12 @@ def test_search_main_writes_genotype_and_tensorboard(tmp_path, tiny_tree):
   meta = genotype["meta"]
   assert set(meta["exact_cost"]) == {"params", "macs"} and meta["within_budget"] is True
   assert meta["settings"]["levels"] == 3 and meta["budget"] == {"params": ":1e+09"}
-  # every epoch trained: projections after steps 3 (warm start = 1 epoch of 3 steps) and 5
+  # every epoch trained: projections after steps 3 (warm start = 1 epoch of 3 steps) and 5, and
+  # the closing projection after the last step (6)
   projections = json.loads((out / "projections.json").read_text())
-  assert [p["step"] for p in projections] == [3, 5]
+  assert [p["step"] for p in projections] == [3, 5, 6]
+  assert [p["final"] for p in projections] == [False, False, True]
+  assert projections[-1]["feasible"] and projections[-1]["eq1_feasible"]
   assert "ran out of data" not in result.stderr
   events = [f for _, _, files in os.walk(out / "tensorboard") for f in files
             if f.startswith("events.out.tfevents")]
