@@ -17,7 +17,8 @@ on the dataset's test split. Every run lives in its own directory under --output
 skipped when done, so the script resumes. Prints one JSON line per finished retrain, then writes
 results.json, results.md (the tables of docs/RESULTS.md) and pictures/ (accuracy against params
 and MACs per arm, and rc-darts-plot's pictures of every search) into --output_dir; with
---publish=docs/results it also copies every search's genotype.json and the pictures there.
+--publish=docs/results it also copies every search's genotype.json and the pictures there (θ
+pictures of the first seed only).
 Per run: test accuracy, exact params / MACs, search and retrain time, θ's decisiveness (the chosen
 op's softmax weight averaged over the kept edges, with the search's final τ), Φ against the exact
 cost of the Eq. 1 network at the end, whether Eq. 1 alone was inside the budget, and whether the
@@ -73,7 +74,8 @@ def main():
                       "cores (about 1.4 of 2 cores are busy with one run at this size)")
   p.add_argument("--publish", default=None,
                  help="copy every search's genotype.json and the pictures into this directory "
-                      "(docs/results for docs/RESULTS.md)")
+                      "(docs/results for docs/RESULTS.md): the study pictures, every search's "
+                      "Φ and cell pictures, and the θ pictures of the first seed's searches")
   args = p.parse_args()
   out = os.path.abspath(args.output_dir)
   os.makedirs(out, exist_ok=True)
@@ -181,7 +183,8 @@ def main():
     for (arm, seed), _ in searches.items():
       source = os.path.join(pictures, f"search_{arm}_s{seed}")
       for picture in sorted(os.listdir(source)):
-        if picture.endswith(".png"):
+        # θ pictures are ~0.5 MB each: the first seed's only (runs/.../pictures has them all)
+        if picture.endswith(".png") and (seed == seeds[0] or not picture.startswith("theta_")):
           shutil.copyfile(os.path.join(source, picture),
                           os.path.join(args.publish, f"{arm}_s{seed}_{picture}"))
     print(f"genotypes and pictures copied into {args.publish}")
