@@ -318,10 +318,11 @@ def main(argv):
     print(f"  θ decisiveness: the chosen op's weight averages {d['chosen_op_weight']:.2f} over the "
           f"kept edges (uniform {d['uniform']:.3f}), τ = {genotype.meta['temperature']:.3g}")
   if genotype.meta.get("budget_changes"):
+    changes = genotype.meta["budget_changes"]
     print(f"  Eq. 1's genotype is outside the budget; the exact-budget derivation (MILP, "
-          f"{genotype.meta['milp_seconds'] * 1000:.0f} ms) changed {len(genotype.meta['budget_changes'])}"
-          " node(s) (--derive=eq1 keeps Eq. 1's genotype):")
-    for change in genotype.meta["budget_changes"]:
+          f"{genotype.meta['milp_seconds'] * 1000:.0f} ms) changed {len(changes)} node(s) "
+          "(--derive=eq1 keeps Eq. 1's genotype):")
+    for change in changes:
       print(f"    {change}")
   for warning in genotype.meta["warnings"]:
     print(f"  warning: {warning}")

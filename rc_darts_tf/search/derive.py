@@ -102,12 +102,6 @@ def _bound_arrays(bounds: Dict[str, Optional[Bounds]]):
   return low, high
 
 
-def exact_range(tables: costs.CostTables) -> np.ndarray:
-  """[M, 2]: the cheapest and the dearest exact cost of any genotype of the space, per resource
-  (each resource alone; they equal the infimum and supremum of Φ, `costs.achievable_range`)."""
-  return costs.achievable_range(tables)
-
-
 def _node_of_edge():
   node = np.zeros(costs.NUM_EDGES, np.int64)
   for j, (start, end) in enumerate(costs.NODE_EDGE_RANGES):
@@ -266,14 +260,15 @@ def solve_budget(theta_cells: np.ndarray, theta_connection: Optional[np.ndarray]
 
 def infeasible_message(tables: costs.CostTables, bounds: Dict[str, Optional[Bounds]]) -> str:
   """One line: the bounds no genotype meets, and the exact achievable range per resource."""
-  ranges = exact_range(tables)
+  ranges = costs.achievable_range(tables)
   plan = tables.plan
   given = ", ".join(f"--budget_{r}={bounds[r]}" for r in costs.RESOURCES
                     if bounds.get(r) is not None)
   span = ", ".join(f"{'its ' if k == 0 else ''}{r} lie in [{ranges[k, 0]:,.0f}, "
                    f"{ranges[k, 1]:,.0f}]" for k, r in enumerate(costs.RESOURCES))
-  return (f"{given} cannot be met by any genotype of this search space: {span} (budget network: {plan.layers} cells, C={plan.init_channels}, {plan.stem} "
-          f"stem, {plan.image_size}x{plan.image_size}, {plan.levels} levels, connection "
+  return (f"{given} cannot be met by any genotype of this search space: {span} (budget "
+          f"network: {plan.layers} cells, C={plan.init_channels}, {plan.stem} stem, "
+          f"{plan.image_size}x{plan.image_size}, {plan.levels} levels, connection "
           f"{'learned' if tables.learn_connection else 'fixed'}; the two bounds must also be met "
           "together)")
 
@@ -285,7 +280,7 @@ def check_feasible(tables: costs.CostTables, bounds: Dict[str, Optional[Bounds]]
   low, high = _bound_arrays(bounds)
   # One resource alone out of reach, or every bound wider than the space: decided by the exact
   # per-resource range, without the solver (nor scipy's import, ~0.7 s), so a refusal is quick.
-  ranges = exact_range(tables)
+  ranges = costs.achievable_range(tables)
   if np.any(np.ceil(low - 1e-9) > ranges[:, 1]) or np.any(np.floor(high + 1e-9) < ranges[:, 0]):
     raise BudgetError(infeasible_message(tables, bounds))
   if np.all(low <= ranges[:, 0]) and np.all(high >= ranges[:, 1]):

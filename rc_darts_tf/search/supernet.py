@@ -207,8 +207,8 @@ class SearchNetwork(keras.Model):
     applies the same update and a step equals one device's on the same global batch. Returns
     the step's logs, averaged over replicas: loss, acc, arch_loss, arch_acc, phi_params,
     phi_macs (Φ after the step), eq1_params, eq1_macs (exact cost of the Eq. 1 network after the
-    step), temperature (τ after the step), feasible (1.0 when Φ is inside the bounds) and finite (1.0 when the losses and θ
-    are finite).
+    step), temperature (τ after the step), feasible (1.0 when Φ is inside the bounds) and finite
+    (1.0 when the losses and θ are finite).
     """
     (x, y), (x_val, y_val) = data
     ctx = tf.distribute.get_replica_context()
