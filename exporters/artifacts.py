@@ -1,6 +1,13 @@
 """Write the requested files for one Keras network and measure each of them.
 
   records = artifacts.export_all(model, formats, out_dir, images, expected, opset=17, ...)
+  records = artifacts.export_all(pixel_model, formats, out_dir, pixel_images, expected,
+                                 labels=class_names, preprocessing=prep)   # what ships
+
+With `preprocessing` (a preprocessing.Preprocessing) the model is a pixel model
+(preprocessing.pixel_model: raw pixels in [0, 255] in, normalisation inside), the int8 TFLite file
+takes uint8 pixels, and every file carries the labels and the preprocessing as metadata
+(exporters/metadata.py); `labels.txt` is written by the caller.
 
 For every format: convert, write the file atomically (temp name in the same directory, then
 os.replace), then measure the written file (size, params, MACs, latency) and compare its logits
@@ -15,19 +22,21 @@ from typing import Callable, Dict, List, Optional, Sequence
 
 import numpy as np
 
-from exporters import measure, onnx_export, parity, tflite
+from exporters import measure, metadata, onnx_export, parity, tflite
 from rc_darts_tf import io_utils
 
 FORMATS = ("tflite_fp32", "tflite_fp16", "tflite_int8", "onnx")
 FILE_NAMES = {"tflite_fp32": "model_fp32.tflite", "tflite_fp16": "model_fp16.tflite",
               "tflite_int8": "model_int8.tflite", "onnx": "model.onnx"}
 REPORT = "report.json"
-MARKERS = tuple(FILE_NAMES.values()) + (REPORT,)
+LABELS = "labels.txt"
+MARKERS = tuple(FILE_NAMES.values()) + (REPORT, LABELS)
 
 
 @dataclasses.dataclass
 class Images:
-  """Images the files are checked on (normalised, NHWC float32)."""
+  """Images the files are checked on (NHWC float32, as the exported model takes them: raw pixels
+  in [0, 255] for a pixel model, normalised otherwise)."""
 
   parity: np.ndarray                  # [N, H, W, 3]
   calibration: np.ndarray             # [M, H, W, 3], int8 representative dataset
@@ -51,20 +60,29 @@ def generated_images(count: int, image_size: int, seed: int) -> np.ndarray:
   return rng.standard_normal((count, image_size, image_size, 3)).astype(np.float32)
 
 
-def dataset_images(source, parity_count: int, calibration_count: int, seed: int) -> Images:
+def generated_pixels(count: int, image_size: int, seed: int) -> np.ndarray:
+  """Uniform random integer pixels in [0, 255] as float32 [count, S, S, 3]."""
+  rng = np.random.default_rng(seed)
+  return rng.integers(0, 256, (count, image_size, image_size, 3)).astype(np.float32)
+
+
+def dataset_images(source, parity_count: int, calibration_count: int, seed: int,
+                   normalise: bool = True) -> Images:
   """Parity images from the test split (the first `parity_count`, with labels), calibration
   images from the training split (a seeded shuffle), both through the evaluation pipeline
-  (decode, resize / centre crop, normalise; no augmentation)."""
+  (decode, resize / centre crop, normalise with `source`'s statistics; no augmentation). With
+  normalise=False: raw pixels (a pixel model's input)."""
   from rc_darts_tf import data
   test_fn = source.test_encoded or source.train_encoded
-  test = data.eval_pipeline(test_fn().take(parity_count), source, parity_count, 64, cache=False)
+  test = data.eval_pipeline(test_fn().take(parity_count), source, parity_count, 64, cache=False,
+                            normalise=normalise)
   xs, ys = [], []
   for x, y in test:
     xs.append(x.numpy())
     ys.append(y.numpy())
   train = source.train_encoded().shuffle(min(source.num_train, 4096), seed=seed)
   calib = data.eval_pipeline(train.take(calibration_count), source, calibration_count, 64,
-                             cache=False)
+                             cache=False, normalise=normalise)
   cs = [x.numpy() for x, _ in calib]
   split = "test" if source.test_encoded is not None else "train"
   return Images(np.concatenate(xs), np.concatenate(cs), np.concatenate(ys),
@@ -98,10 +116,18 @@ def write_bytes(path: str, data: bytes) -> None:
   io_utils.atomic_write_bytes(path, data)
 
 
-def convert(model, fmt: str, calibration: Optional[np.ndarray], opset: int) -> bytes:
+def convert(model, fmt: str, calibration: Optional[np.ndarray], opset: int,
+            labels: Optional[Sequence[str]] = None, preprocessing=None) -> bytes:
+  """The bytes of one file; with `preprocessing` (a pixel model), labels and preprocessing are
+  embedded (exporters/metadata.py) and the int8 file takes uint8 pixels."""
   if fmt == "onnx":
-    return onnx_export.convert(model, opset)
-  return tflite.convert(model, fmt, calibration if fmt == "tflite_int8" else None)
+    data = onnx_export.convert(model, opset)
+  else:
+    data = tflite.convert(model, fmt, calibration if fmt == "tflite_int8" else None,
+                          pixel_input=preprocessing is not None)
+  if preprocessing is not None:
+    data = metadata.embed(fmt, data, list(labels), preprocessing)
+  return data
 
 
 def measure_file(fmt: str, data: bytes) -> Dict[str, object]:
@@ -119,14 +145,20 @@ def measure_file(fmt: str, data: bytes) -> Dict[str, object]:
 def export_all(model, formats: Sequence[str], out_dir: str, images: Images, expected: Expected,
                opset: int = 17, threads: int = 1, runs: int = 50, warmup: int = 5,
                written: Optional[List[str]] = None,
-               log: Callable[[str], None] = lambda s: None) -> List[Dict[str, object]]:
-  """Convert, write, measure and check every format; returns the artifact records."""
+               log: Callable[[str], None] = lambda s: None,
+               labels: Optional[Sequence[str]] = None,
+               preprocessing=None) -> List[Dict[str, object]]:
+  """Convert, write, measure and check every format; returns the artifact records. With
+  `preprocessing`, `model` is a pixel model and `labels` its class names (see module doc)."""
+  if preprocessing is not None and (labels is None or len(labels) !=
+                                    int(model.outputs[0].shape[-1])):
+    raise ValueError(f"a pixel model's export needs one label per class, got {labels!r}")
   written = written if written is not None else []
   reference = keras_logits(model, images.parity)
   records = []
   for fmt in formats:
     started = time.perf_counter()
-    data = convert(model, fmt, images.calibration, opset)
+    data = convert(model, fmt, images.calibration, opset, labels, preprocessing)
     path = os.path.join(out_dir, FILE_NAMES[fmt])
     written.append(path)
     write_bytes(path, data)

@@ -9,14 +9,26 @@ measured on the files themselves, beside costs.py's figures.
 Input: --model_dir (a directory written by rc-darts-train: model.keras + model_info.json) or
 --genotype with --init_channels, --layers, --stem, --image_size, --num_classes (random weights,
 for cost-only studies). Images: with --dataset on the command line, the dataset's test images for
-parity and its training images for int8 calibration; otherwise generated standard-normal images
+parity and its training images for int8 calibration; otherwise generated uniform random pixels
 (seeded by --seed).
+
+The files take raw RGB pixels, [1, S, S, 3] NHWC in [0, 255]: float32 for model_fp32/_fp16.tflite
+and model.onnx (batch free), uint8 for model_int8.tflite (full integer; its output is int8 logits
+with the file's scale / zero point). The normalisation (pixel / 255 - mean) / std is inside every
+file, with the statistics the model was trained with (model_info.json), never those of --dataset:
+a dataset given here is decoded and resized like training data and fed as pixels, so the Keras
+accuracy in report.json is what `rc-darts-train --evaluate=DIR --dataset=...` prints. Decoding and
+resizing stay with the app (preprocessing.py says how). With --genotype the statistics are the
+dataset's, or CIFAR-10's without one. Class names: model_info.json's (else --dataset's, else
+class_<i>), in labels.txt and inside each file (exporters/metadata.py).
 
 Writes into --output_dir (refused if it holds an earlier export, unless --overwrite; every file
 is written atomically, and a failed run removes what it wrote):
   model_fp32.tflite, model_fp16.tflite, model_int8.tflite, model.onnx   as --formats asks
+  labels.txt                                                            one class name per line
   report.json                                                           see exporters/report.py
-and prints one table row per file.
+and prints one table row per file. examples/classify_jpeg.py classifies a JPEG with the int8
+file using only ai-edge-litert, Pillow and labels.txt.
 """
 
 from rc_darts_tf import cli  # first: quiets TensorFlow before it is imported
@@ -44,8 +56,9 @@ DEFAULT_IMAGE_SIZE = 32
 
 
 def _resolve_input():
-  """(genotype, geometry dict, model_dir or None); only reads, raises RcDartsError."""
+  """(genotype, geometry dict, TrainedModel or None); only reads, raises RcDartsError."""
   from rc_darts_tf import genotype as genotype_lib
+  from rc_darts_tf import model_dir as model_dir_lib
   from rc_darts_tf.errors import GenotypeError, RcDartsError
   if FLAGS.model_dir and FLAGS["genotype"].present:
     raise RcDartsError("give --model_dir or --genotype, not both")
@@ -53,24 +66,12 @@ def _resolve_input():
     raise RcDartsError("nothing to export: give --model_dir=DIR (a trained model from "
                        "rc-darts-train) or --genotype=SPEC (random weights)")
   if FLAGS.model_dir:
-    path = os.path.abspath(FLAGS.model_dir)
-    if not os.path.isdir(path):
-      raise RcDartsError(f"--model_dir={FLAGS.model_dir} does not exist or is not a directory")
-    for name in ("model.keras", "model_info.json"):
-      if not os.path.isfile(os.path.join(path, name)):
-        raise RcDartsError(f"--model_dir={FLAGS.model_dir} holds no {name} (expected a "
-                           "directory written by rc-darts-train)")
-    try:
-      with open(os.path.join(path, "model_info.json")) as f:
-        info = json.load(f)
-      geometry = {k: info[k] for k in ("init_channels", "layers", "stem", "image_size",
-                                       "num_classes")}
-      genotype = genotype_lib.Genotype.from_json_dict(info["genotype"],
-                                                      source=f"{path}/model_info.json")
-    except (OSError, ValueError, KeyError, TypeError) as error:
-      raise RcDartsError(f"--model_dir={FLAGS.model_dir}: model_info.json is unreadable "
-                         f"({type(error).__name__}: {error})") from None
-    return genotype.validate(), geometry, path
+    trained = model_dir_lib.read(FLAGS.model_dir)
+    if FLAGS["image_size"].present and FLAGS.image_size not in (0, trained.geometry["image_size"]):
+      raise RcDartsError(f"--image_size={FLAGS.image_size}: the model in --model_dir="
+                         f"{FLAGS.model_dir} takes {trained.geometry['image_size']}x"
+                         f"{trained.geometry['image_size']} images")
+    return trained.genotype, dict(trained.geometry), trained
   genotype = genotype_lib.resolve(FLAGS.genotype).validate()
   geometry = {"init_channels": FLAGS.init_channels, "layers": FLAGS.layers, "stem": FLAGS.stem,
               "image_size": FLAGS.image_size or DEFAULT_IMAGE_SIZE,
@@ -80,20 +81,13 @@ def _resolve_input():
   return genotype, geometry, None
 
 
-def _load_model(model_dir, num_classes):
-  import keras
-  from rc_darts_tf import network  # noqa: F401  (registers the custom layers)
-  from rc_darts_tf.errors import RcDartsError
-  try:
-    model = keras.saving.load_model(os.path.join(model_dir, "model.keras"), compile=False)
-  except Exception as error:  # Keras raises many types for a bad file
-    first = (str(error).strip().splitlines() or [type(error).__name__])[0]
-    raise RcDartsError(f"--model_dir={model_dir}: model.keras cannot be loaded ({first})") \
-        from None
-  if len(model.outputs) != 1 or tuple(model.outputs[0].shape[1:]) != (num_classes,):
-    raise RcDartsError(f"--model_dir={model_dir}: model.keras should output logits [batch, "
-                       f"{num_classes}], it outputs {[tuple(o.shape) for o in model.outputs]}")
-  return network.inference_model(model)
+def _labels(trained, source, num_classes):
+  """(class names, where they come from): the model's own, else the dataset's, else generic."""
+  if trained is not None and trained.class_names is not None:
+    return trained.class_names, "model_info.json"
+  if source is not None and source.num_classes == num_classes:
+    return list(source.class_names), f"dataset {source.name}"
+  return [f"class_{i}" for i in range(num_classes)], "none recorded: class_<index>"
 
 
 def main(argv):
@@ -103,7 +97,8 @@ def main(argv):
   from rc_darts_tf.errors import RcDartsError
   started = time.perf_counter()
   formats = list(dict.fromkeys(FLAGS.formats))
-  genotype, geometry, model_dir = _resolve_input()
+  genotype, geometry, trained = _resolve_input()
+  model_dir = trained.path if trained is not None else None
   from rc_darts_tf import network
   plan = network.plan_for(genotype, geometry["init_channels"], geometry["layers"],
                           geometry["stem"], geometry["image_size"], geometry["num_classes"])
@@ -115,36 +110,58 @@ def main(argv):
     source = data.load_source(FLAGS.dataset, data_dir=FLAGS.data_dir,
                               manual_dir=FLAGS.manual_dir, download=FLAGS.download,
                               image_size=geometry["image_size"])
-    if model_dir is None and not FLAGS["num_classes"].present:
+    if trained is None and not FLAGS["num_classes"].present:
       geometry["num_classes"] = source.num_classes
       plan = network.plan_for(genotype, geometry["init_channels"], geometry["layers"],
                               geometry["stem"], geometry["image_size"], geometry["num_classes"])
+    if trained is not None:
+      from rc_darts_tf import model_dir as model_dir_lib
+      model_dir_lib.check_classes(trained, source)
+  # the model's own statistics, not the dataset's: every image goes through the model's
+  # preprocessing
+  from rc_darts_tf import preprocessing as preprocessing_lib
+  if trained is not None:
+    from rc_darts_tf import model_dir as model_dir_lib
+    prep, prep_from = model_dir_lib.preprocessing_for(trained, source)
+  elif source is not None:
+    prep = preprocessing_lib.Preprocessing.from_source(source)
+    prep_from = f"dataset {source.name}'s"
+  else:
+    from rc_darts_tf import data
+    prep = preprocessing_lib.Preprocessing(geometry["image_size"], data.CIFAR10_MEAN,
+                                           data.CIFAR10_STD)
+    prep_from = "CIFAR-10's (no --dataset)"
+  if source is not None:
+    source = data.with_preprocessing(source, prep)
+  labels, labels_from = _labels(trained, source, geometry["num_classes"])
 
   import keras
-  if model_dir:
-    model = _load_model(model_dir, geometry["num_classes"])
+  if trained is not None:
+    from rc_darts_tf import model_dir as model_dir_lib
+    net = model_dir_lib.load_network(trained)
     weights = "trained"
   else:
     keras.utils.set_random_seed(FLAGS.seed)
     try:
-      model = network.build_network(genotype, geometry["init_channels"], geometry["layers"],
-                                    geometry["stem"], geometry["image_size"],
-                                    geometry["num_classes"], seed=FLAGS.seed)
+      net = network.build_network(genotype, geometry["init_channels"], geometry["layers"],
+                                  geometry["stem"], geometry["image_size"],
+                                  geometry["num_classes"], seed=FLAGS.seed)
     except ValueError as error:     # e.g. channels not divisible by a grouped conv's groups
       raise RcDartsError(f"--genotype={FLAGS.genotype} at --init_channels="
                          f"{geometry['init_channels']} --layers={geometry['layers']}: "
                          f"{error}") from None
     weights = f"random (seed {FLAGS.seed})"
-  expected = artifacts.expected_costs(model, plan, genotype)
+  expected = artifacts.expected_costs(net, plan, genotype)
+  model = preprocessing_lib.pixel_model(net, prep)
   if source is not None:
     images = artifacts.dataset_images(source, FLAGS.parity_images, FLAGS.calibration_images,
-                                      FLAGS.seed)
+                                      FLAGS.seed, normalise=False)
   else:
     images = artifacts.Images(
-        artifacts.generated_images(FLAGS.parity_images, geometry["image_size"], FLAGS.seed),
-        artifacts.generated_images(FLAGS.calibration_images, geometry["image_size"],
+        artifacts.generated_pixels(FLAGS.parity_images, geometry["image_size"], FLAGS.seed),
+        artifacts.generated_pixels(FLAGS.calibration_images, geometry["image_size"],
                                    FLAGS.seed + 1), None,
-        f"generated: {FLAGS.parity_images} standard-normal images for parity, "
+        f"generated: {FLAGS.parity_images} uniform random pixel images for parity, "
         f"{FLAGS.calibration_images} for int8 calibration (seed {FLAGS.seed})")
 
   print(f"export: {'--model_dir=' + model_dir if model_dir else '--genotype=' + FLAGS.genotype} "
@@ -152,11 +169,14 @@ def main(argv):
         f"{geometry['stem']} stem, {geometry['image_size']}x{geometry['image_size']}, "
         f"{geometry['num_classes']} classes; costs.py: {expected.params:,} params, "
         f"{expected.macs:,} MACs")
+  print(f"  input: raw RGB pixels in [0, 255], normalised inside the files with {prep_from} "
+        f"mean ({', '.join(f'{m:.4f}' for m in prep.mean)}) and std "
+        f"({', '.join(f'{v:.4f}' for v in prep.std)}); labels: {labels_from}")
   print(f"  images: {images.source}")
   print(f"  output: {out}")
   sys.stdout.flush()
 
-  from exporters import measure, report as report_lib
+  from exporters import measure, metadata, report as report_lib
   created = not os.path.isdir(out)
   written = []
   try:
@@ -168,17 +188,24 @@ def main(argv):
     records = artifacts.export_all(
         model, formats, out, images, expected, opset=FLAGS.opset, threads=FLAGS.threads,
         runs=FLAGS.latency_runs, warmup=FLAGS.warmup_runs, written=written,
-        log=lambda line: print(line, flush=True))
+        log=lambda line: print(line, flush=True), labels=labels, preprocessing=prep)
+    labels_path = os.path.join(out, artifacts.LABELS)
+    written.append(labels_path)
+    io_utils.atomic_write_text(labels_path, metadata.labels_text(labels))
     keras_latency = measure.keras_latency(model, FLAGS.latency_runs, FLAGS.warmup_runs,
                                           images.parity[0])
     report = {
         "format_version": 1,
         "network": {"source": model_dir or FLAGS.genotype, "weights": weights,
                     "genotype": genotype.to_json_dict(), **geometry},
+        "input": prep.to_json_dict(),
+        "labels": {"names": labels, "file": artifacts.LABELS, "source": labels_from,
+                   "in_files": "ONNX metadata_props and TFLite Model.metadata entries 'labels' "
+                               "and 'preprocessing' (exporters/metadata.py)"},
         "costs": {"params": expected.params, "macs": expected.macs,
                   "bn_affine_params": expected.bn_affine_params,
                   "classifier_bias": expected.classifier_bias, "source": "rc_darts_tf.costs"},
-        "keras": {"params": int(sum(int(v.numpy().size) for v in model.trainable_weights)),
+        "keras": {"params": int(sum(int(v.numpy().size) for v in net.trainable_weights)),
                   "latency_ms": keras_latency.as_dict()},
         "images": {"source": images.source, "parity": int(len(images.parity)),
                    "calibration": int(len(images.calibration)),
@@ -202,7 +229,7 @@ def main(argv):
     raise
   print()
   print(report_lib.table(report))
-  print(f"\nwrote {', '.join(r['file'] for r in records)}, report.json in {out} "
+  print(f"\nwrote {', '.join(r['file'] for r in records)}, labels.txt, report.json in {out} "
         f"({report['seconds']:.0f} s)")
   failed = [r["format"] for r in records if not r["parity"]["passed"]]
   if failed:

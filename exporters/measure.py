@@ -377,8 +377,10 @@ def time_calls(call: Callable[[], object], runs: int, warmup: int, threads, runt
 
 def _interpreter(data: bytes, threads: int):
   from ai_edge_litert.interpreter import Interpreter
-  interpreter = Interpreter(model_content=bytes(data), num_threads=threads)
-  interpreter.allocate_tensors()
+  from exporters.tflite import quiet_fd2
+  with quiet_fd2():     # the runtime's "INFO: Created TensorFlow Lite XNNPACK delegate" line
+    interpreter = Interpreter(model_content=bytes(data), num_threads=threads)
+    interpreter.allocate_tensors()
   return interpreter
 
 

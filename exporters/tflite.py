@@ -10,9 +10,11 @@ re-checks the operator list of the written file.
 
   tflite_fp32   float32 weights and activations
   tflite_fp16   float16 weights (DEQUANTIZE to float32 at load), float32 activations
-  tflite_int8   full-integer: int8 weights, activations, input and output (the input is the
-                normalised image quantised with the file's input scale / zero point), calibrated
-                on a representative dataset from the project's data pipeline
+  tflite_int8   full-integer: int8 weights, activations and output, calibrated on a
+                representative dataset from the project's data pipeline; the input is uint8 raw
+                pixels for a pixel model (preprocessing.pixel_model: scale 1, zero point 0 when
+                the calibration pixels span 0..255), otherwise int8 with the file's input scale
+                and zero point
 
 Conversion goes through the batch-1 concrete function without the Keras model as trackable
 object: the converter then freezes the variables directly (it logs that this path is
@@ -47,12 +49,21 @@ def frozen_function(model):
   return function.get_concrete_function(tf.TensorSpec(shape, tf.float32, name="images"))
 
 
-def convert(model, flavour: str, representative: Optional[np.ndarray] = None) -> bytes:
-  """The TFLite flatbuffer of `model` (a logits-only Keras model) in `flavour`."""
+def convert(model, flavour: str, representative: Optional[np.ndarray] = None,
+            pixel_input: bool = False) -> bytes:
+  """The TFLite flatbuffer of `model` (a logits-only Keras model) in `flavour`. `representative`
+  (int8 only): images [N, H, W, 3] as the model takes them. `pixel_input`: the model takes raw
+  pixels in [0, 255], so the int8 file's input is uint8. Raises ConversionError."""
   import tensorflow as tf
+  from rc_darts_tf import ops
   if flavour not in FLAVOURS:
     raise ValueError(f"unknown TFLite flavour {flavour!r}: {', '.join(FLAVOURS)}")
-  converter = tf.lite.TFLiteConverter.from_concrete_functions([frozen_function(model)])
+  if flavour == "tflite_int8":
+    with ops.int8_export_form():       # ReLUs XNNPACK runs in int8 (rc_darts_tf/ops.py)
+      function = frozen_function(model)
+  else:
+    function = frozen_function(model)
+  converter = tf.lite.TFLiteConverter.from_concrete_functions([function])
   converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
   if flavour == "tflite_fp16":
     converter.optimizations = [tf.lite.Optimize.DEFAULT]
@@ -64,11 +75,12 @@ def convert(model, flavour: str, representative: Optional[np.ndarray] = None) ->
     converter.optimizations = [tf.lite.Optimize.DEFAULT]
     converter.representative_dataset = lambda: ([image[None]] for image in images)
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-    converter.inference_input_type = tf.int8
+    converter.inference_input_type = tf.uint8 if pixel_input else tf.int8
     converter.inference_output_type = tf.int8
-  # The converter prints the SavedModel it writes on stdout and warns on stderr; keep both out
-  # of the user's output.
-  with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
+  # The converter prints the SavedModel it writes on stdout and warns on stderr (Python warnings,
+  # and its C++ quantizer's settings on file descriptor 2); keep all of it out of the user's
+  # output (the first line of a failure is in the ConversionError).
+  with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings(), quiet_fd2():
     warnings.simplefilter("ignore")
     try:
       data = converter.convert()
@@ -77,6 +89,27 @@ def convert(model, flavour: str, representative: Optional[np.ndarray] = None) ->
       raise ConversionError(f"TFLite conversion ({flavour}) failed: {first}") from error
   check_builtin_only(data)
   return bytes(data)
+
+
+@contextlib.contextmanager
+def quiet_fd2():
+  """Silence file descriptor 2 (C++ logging) for the duration; Python's sys.stderr is untouched
+  when it is not fd 2 (pytest's capture)."""
+  import os
+  import sys
+  try:
+    sys.stderr.flush()
+    saved = os.dup(2)
+  except (OSError, ValueError):
+    yield
+    return
+  try:
+    with open(os.devnull, "w") as null:
+      os.dup2(null.fileno(), 2)
+      yield
+  finally:
+    os.dup2(saved, 2)
+    os.close(saved)
 
 
 def operators(data: bytes) -> List[str]:

@@ -57,6 +57,17 @@ def define_retrain_flags(flag_values=absl_flags.FLAGS, *, preset="cifar10"):
                             flag_values=flag_values)
 
 
+def define_evaluate_flag(flag_values=absl_flags.FLAGS):
+  if already_defined(flag_values, "evaluate"):
+    return
+  absl_flags.DEFINE_string(
+      "evaluate", None,
+      "Evaluate a trained model instead of training: DIR written by rc-darts-train (model.keras "
+      "+ model_info.json), on --dataset's test split, with the model's own preprocessing (its "
+      "training set's mean/std, not the dataset's). Prints top-1 accuracy and loss; writes "
+      "nothing.", flag_values=flag_values)
+
+
 def apply_preset(flag_values=absl_flags.FLAGS):
   """Give every flag of the chosen preset its preset value unless the command line set it.
   Returns the names that were set."""

@@ -21,7 +21,8 @@ split, decode (and resize when the stored size differs from `image_size`), cache
 images in memory when they fit, shuffle, batch, then augment and normalise whole batches at once:
 random crop with 4-pixel (size/8) padding and horizontal flip for CIFAR-style inputs,
 random-resized crop for ImageNet-style inputs (image_size >= 128), cutout when asked, per-channel
-normalisation. Random numbers come from stateless ops seeded by a seeded
+normalisation (the statistics a trained model records: preprocessing.py; `with_preprocessing`
+evaluates a model on another dataset with the model's own). Random numbers come from stateless ops seeded by a seeded
 `tf.data.Dataset.random`, so a pipeline is reproducible from its seed. Training batches have a
 static batch size (drop_remainder) so that a train step is traced once.
 """
@@ -33,7 +34,7 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
-from rc_darts_tf import dataset_check, dataset_names, image_tree
+from rc_darts_tf import dataset_check, dataset_names, image_tree, preprocessing
 from rc_darts_tf.dataset_check import DEFAULT_PROBE, PROBE_ENV, SAMPLE_DIR  # noqa: F401
 from rc_darts_tf.errors import DatasetError
 from rc_darts_tf.image_tree import TEST_SPLIT_NAMES  # noqa: F401
@@ -47,7 +48,7 @@ CIFAR100_STD = (0.26733428, 0.25643846, 0.27615047)
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
-IMAGENET_STYLE_MIN_SIZE = 128     # inputs at least this large get ImageNet-style augmentation
+IMAGENET_STYLE_MIN_SIZE = preprocessing.IMAGENET_STYLE_MIN_SIZE   # ImageNet-style from this side
 CACHE_LIMIT_BYTES = 4 << 30       # decoded images are cached in memory below this size
 STATS_EXAMPLES = 2000             # images used to estimate mean/std of an ImageFolder tree
 
@@ -364,9 +365,21 @@ def _train_pipeline(encoded: tf.data.Dataset, source: Source, count: int, batch_
   return ds.prefetch(AUTOTUNE)
 
 
+def with_preprocessing(source: Source, prep: preprocessing.Preprocessing) -> Source:
+  """`source` normalised with a model's own statistics (preprocessing.Preprocessing) instead of
+  its own: what evaluating, calibrating or checking a trained model on another dataset needs.
+  Raises DatasetError when the image sizes differ."""
+  if prep.image_size != source.image_size:
+    raise DatasetError(f"{source.name} is read at {source.image_size}x{source.image_size}, the "
+                       f"model takes {prep.image_size}x{prep.image_size}")
+  return dataclasses.replace(source, mean=prep.mean, std=prep.std)
+
+
 def eval_pipeline(encoded: tf.data.Dataset, source: Source, count: int, batch_size: int,
-                  cache: Optional[bool] = None) -> tf.data.Dataset:
-  """Decode, resize (ImageNet style: shorter side to S/0.875, centre crop S), normalise, batch."""
+                  cache: Optional[bool] = None, normalise: bool = True) -> tf.data.Dataset:
+  """Decode, resize (ImageNet style: shorter side to S/0.875, centre crop S), normalise, batch.
+  With normalise=False the images stay raw pixels (float32 [B, S, S, 3] in [0, 255]), the input
+  of preprocessing.pixel_model and of the exported files."""
   size = source.image_size
   if source.style == "imagenet":
     decode = lambda image: _center_crop(image, size)  # noqa: E731
@@ -377,8 +390,12 @@ def eval_pipeline(encoded: tf.data.Dataset, source: Source, count: int, batch_si
   if _should_cache(source, count, cache):
     ds = ds.cache()
   ds = ds.batch(batch_size)
-  ds = ds.map(lambda images, labels: (_normalise(images, source), labels),
-              num_parallel_calls=AUTOTUNE)
+  if normalise:
+    ds = ds.map(lambda images, labels: (_normalise(images, source), labels),
+                num_parallel_calls=AUTOTUNE)
+  else:
+    ds = ds.map(lambda images, labels: (tf.cast(images, tf.float32), labels),
+                num_parallel_calls=AUTOTUNE)
   return ds.prefetch(AUTOTUNE)
 
 

@@ -3,6 +3,7 @@
   rc-darts-train --genotype=runs/search/genotype.json --dataset=imagefolder:../shared/data/cifar10-jpeg
   rc-darts-train --genotype=DARTS_V2 --preset=cifar10 --dataset=cifar10       # the paper's run
   rc-darts-train --genotype=DARTS_V2 --preset=imagenet --dataset=imagenet2012 --manual_dir=...
+  rc-darts-train --evaluate=runs/train --dataset=imagefolder:my_photos     # accuracy, no training
 
 --preset sets the recipe (cifar10, the default, or imagenet); any flag given on the command line
 wins over the preset. Writes into --output_dir:
@@ -12,7 +13,11 @@ wins over the preset. Writes into --output_dir:
   history.json               per-epoch train/test loss and accuracy, learning rate, seconds
   best.keras                 the network with the best test accuracy so far (logits only)
   model.keras, saved_model/  the final network (logits only) for the exporters
-  model_info.json            genotype, geometry, exact params/MACs, final and best accuracy
+  model_info.json            genotype, geometry, class names, preprocessing (the training set's
+                             per-channel mean/std, preprocessing.py), exact params/MACs, final
+                             and best accuracy
+With --evaluate=DIR nothing is trained or written: the model in DIR is evaluated on --dataset's
+test split through the same evaluation pipeline, normalised with DIR's own statistics.
   tensorboard/               the same scalars per epoch
 """
 
@@ -28,7 +33,8 @@ from absl import flags as absl_flags  # noqa: E402
 from flags.data import define_data_flags  # noqa: E402
 from flags.distribution import define_distribution_flags  # noqa: E402
 from flags.output import define_output_flags  # noqa: E402
-from flags.retrain import PRESETS, apply_preset, define_retrain_flags  # noqa: E402
+from flags.retrain import (PRESETS, apply_preset, define_evaluate_flag,  # noqa: E402
+                           define_retrain_flags)
 from flags.train import define_train_flags  # noqa: E402
 
 _CIFAR = PRESETS["cifar10"]
@@ -37,6 +43,7 @@ define_train_flags(**{k: _CIFAR[k] for k in (
     "batch_size", "learning_rate", "learning_rate_min", "momentum", "weight_decay", "epochs",
     "init_channels", "layers", "drop_path_prob", "auxiliary", "auxiliary_weight", "grad_clip")})
 define_retrain_flags()
+define_evaluate_flag()
 define_distribution_flags()
 define_output_flags(output_dir="runs/train")
 FLAGS = absl_flags.FLAGS
@@ -95,10 +102,47 @@ def make_strategy():
            "mirrored in this version")
 
 
+def evaluate(path: str) -> int:
+  """--evaluate=DIR: top-1 accuracy and loss of DIR's model on --dataset's test split, through
+  the evaluation pipeline with DIR's own preprocessing. Checks DIR and the dataset (every image)
+  before TensorFlow is imported."""
+  from rc_darts_tf import dataset_check, model_dir
+  from rc_darts_tf.errors import RcDartsError
+  trained = model_dir.read(path, "--evaluate")
+  side = trained.geometry["image_size"]
+  if FLAGS["image_size"].present and FLAGS.image_size not in (0, side):
+    raise RcDartsError(f"--image_size={FLAGS.image_size}: the model in --evaluate={path} takes "
+                       f"{side}x{side} images")
+  facts = dataset_check.dataset_facts(FLAGS.dataset, data_dir=FLAGS.data_dir,
+                                      manual_dir=FLAGS.manual_dir, download=FLAGS.download,
+                                      image_size=side)
+  dataset_check.verify_images(facts)
+  from rc_darts_tf import data, training
+  source = data.load_source(FLAGS.dataset, data_dir=FLAGS.data_dir, manual_dir=FLAGS.manual_dir,
+                            download=FLAGS.download, image_size=side, facts=facts)
+  model_dir.check_classes(trained, source)
+  if source.test_encoded is None:
+    raise RcDartsError(f"dataset {source.name}: no test split to evaluate on (expected a 'test', "
+                       "'validation' or 'val' folder beside 'train')")
+  prep, prep_from = model_dir.preprocessing_for(trained, source)
+  source = data.with_preprocessing(source, prep)
+  net = model_dir.load_network(trained)
+  test = data.eval_pipeline(source.test_encoded(), source, source.num_test, FLAGS.batch_size)
+  result = training.evaluate_network(net, test)
+  print(f"evaluate: {trained.path} on {source.name} test split ({result['images']} images), "
+        f"normalised with {prep_from} mean ({', '.join(f'{m:.4f}' for m in prep.mean)}) and std "
+        f"({', '.join(f'{s:.4f}' for s in prep.std)})")
+  print(f"top-1 accuracy {100 * result['accuracy']:.2f}% ({result['accuracy']:.6f}), "
+        f"loss {result['loss']:.4f}")
+  return 0
+
+
 def main(argv):
   if len(argv) > 1:
     cli.fail("rc-darts-train", f"unexpected arguments {' '.join(argv[1:])!r}: all options are "
              "flags")
+  if FLAGS.evaluate:
+    return evaluate(FLAGS.evaluate)
   preset_set = apply_preset()
   from rc_darts_tf import genotype as genotype_lib
   genotype = genotype_lib.resolve(FLAGS.genotype)
@@ -114,7 +158,7 @@ def main(argv):
 
   import keras
   import tensorflow as tf
-  from rc_darts_tf import costs, data, io_utils, network, training
+  from rc_darts_tf import costs, data, io_utils, network, preprocessing, training
 
   started = time.perf_counter()
   source = data.load_source(FLAGS.dataset, data_dir=FLAGS.data_dir, manual_dir=FLAGS.manual_dir,
@@ -205,8 +249,10 @@ def main(argv):
   info = {
       "genotype": genotype.to_json_dict(), "init_channels": FLAGS.init_channels,
       "layers": FLAGS.layers, "stem": FLAGS.stem, "image_size": source.image_size,
-      "num_classes": source.num_classes, "dataset": source.name, "mean": list(source.mean),
-      "std": list(source.std), "epochs": FLAGS.epochs, "preset": FLAGS.preset,
+      "num_classes": source.num_classes, "class_names": list(source.class_names),
+      "dataset": source.name, "mean": list(source.mean), "std": list(source.std),
+      "preprocessing": preprocessing.Preprocessing.from_source(source).to_json_dict(),
+      "epochs": FLAGS.epochs, "preset": FLAGS.preset,
       "exact_cost": exact.as_dict(), "params_counted": network.count_params(net),
       "test_accuracy": final["accuracy"], "test_loss": final["loss"],
       "test_images": final["images"], "best_test_accuracy": max(epoch_end.best, final["accuracy"]),

@@ -12,6 +12,7 @@ import time
 
 import pytest
 
+from rc_darts_tf import genotype as genotype_lib
 from tests.helpers import REPO, make_image_tree, run_entry
 
 TIMEOUT = 180
@@ -324,3 +325,28 @@ def test_class_without_training_images_is_refused(tmp_path, no_tensorflow):
   result = run_entry("rc_darts_tf.data_main", f"--dataset=imagefolder:{root}",
                      env=no_tensorflow, timeout=TIMEOUT)
   _assert_refused(result, os.path.join("train", "empty_class"), "no readable image")
+
+
+def test_bad_model_directory_is_refused_before_tensorflow(tmp_path, no_tensorflow):
+  """rc-darts-train --evaluate and rc-darts-export --model_dir read model_info.json without
+  TensorFlow: a missing directory, a missing model.keras, or malformed statistics are one line."""
+  missing = tmp_path / "no_model"
+  for module, flag, extra in [("rc_darts_tf.train_main", "--evaluate", ()),
+                              ("exporters.export_main", "--model_dir",
+                               (f"--output_dir={tmp_path / 'out'}",))]:
+    started = time.monotonic()
+    result = run_entry(module, f"{flag}={missing}", "--dataset=sample", *extra,
+                       env=no_tensorflow, timeout=TIMEOUT)
+    _quick(result, started, f"{flag}={missing}", "does not exist")
+  model = tmp_path / "model"
+  model.mkdir()
+  (model / "model.keras").write_text("not a model")
+  (model / "model_info.json").write_text(json.dumps({
+      "genotype": genotype_lib.resolve("DARTS_V2").to_json_dict(),
+      "init_channels": 8, "layers": 3, "stem": "cifar", "image_size": 16, "num_classes": 10,
+      "mean": [0.5, 0.5], "std": [0.2, 0.2, 0.2]}))
+  started = time.monotonic()
+  result = run_entry("rc_darts_tf.train_main", f"--evaluate={model}", "--dataset=sample",
+                     env=no_tensorflow, timeout=TIMEOUT)
+  _quick(result, started, "model_info.json is unreadable", "mean should have 3 values")
+  assert not (tmp_path / "out").exists()

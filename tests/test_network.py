@@ -168,3 +168,31 @@ def test_label_smoothing_and_auxiliary_weight_enter_the_loss():
   target = np.array([0.925, 0.025, 0.025, 0.025])
   assert float(smooth.cross_entropy(labels, logits)) == pytest.approx(
       -(target * np.log(p)).sum(), rel=1e-5)
+
+
+@pytest.mark.parametrize("layer_kind", ["factorized_reduce", "group_conv_1x1_g4"])
+def test_bn_after_a_concat_per_branch_at_inference_equals_bn_of_the_concat(layer_kind):
+  """ops._bn_per_branch: at inference FactorizedReduce and the grouped 1x1 apply their BN to each
+  conv before the concat (so TFLite folds it into the convs); the numbers are those of the BN
+  applied to the concat, with non-trivial moving statistics and affine parameters."""
+  from rc_darts_tf import ops
+  keras.utils.set_random_seed(4)
+  layer = (ops.FactorizedReduce(16) if layer_kind == "factorized_reduce"
+           else ops.GroupConv1x1(16, groups=4))
+  x = tf.random.normal([2, 8, 8, 16])
+  layer(x, training=True)
+  rng = np.random.default_rng(0)
+  for weight, low, high in ((layer.bn.moving_mean, -1, 1), (layer.bn.moving_variance, 0.2, 3),
+                            (layer.bn.gamma, 0.3, 2), (layer.bn.beta, -1, 1)):
+    weight.assign(rng.uniform(low, high, weight.shape).astype(np.float32))
+  relu = tf.nn.relu(x)
+  if layer_kind == "factorized_reduce":
+    shifted = tf.pad(relu[:, 1:, 1:, :], [[0, 0], [0, 1], [0, 1], [0, 0]])
+    concat = tf.concat([layer.conv1(relu), layer.conv2(shifted)], -1)
+    expected = layer.bn(concat, training=False)
+  else:
+    parts = tf.split(relu, 4, axis=-1)
+    concat = tf.concat([conv(p) for conv, p in zip(layer.convs, parts)], -1)
+    expected = ops.channel_shuffle(layer.bn(concat, training=False), 4)
+  np.testing.assert_allclose(layer(x, training=False).numpy(), expected.numpy(), atol=2e-6)
+  assert np.std(expected.numpy()) > 0.1
