@@ -81,15 +81,6 @@ def _resolve_input():
   return genotype, geometry, None
 
 
-def _labels(trained, source, num_classes):
-  """(class names, where they come from): the model's own, else the dataset's, else generic."""
-  if trained is not None and trained.class_names is not None:
-    return trained.class_names, "model_info.json"
-  if source is not None and source.num_classes == num_classes:
-    return list(source.class_names), f"dataset {source.name}"
-  return [f"class_{i}" for i in range(num_classes)], "none recorded: class_<index>"
-
-
 def main(argv):
   if len(argv) > 1:
     cli.fail(PROG, f"unexpected arguments {' '.join(argv[1:])!r}: all options are flags")
@@ -133,7 +124,8 @@ def main(argv):
     prep_from = "CIFAR-10's (no --dataset)"
   if source is not None:
     source = data.with_preprocessing(source, prep)
-  labels, labels_from = _labels(trained, source, geometry["num_classes"])
+  from rc_darts_tf import model_dir as model_dir_lib
+  labels, labels_from = model_dir_lib.labels_for(trained, source, geometry["num_classes"])
 
   import keras
   if trained is not None:

@@ -8,7 +8,8 @@ Used by rc-darts-export and `rc-darts-train --evaluate`, so both read a model th
 normalise every image with the model's own statistics (preprocessing.py). Directories written
 before class names were recorded (no "class_names" in model_info.json) read with
 class_names = None; a model_info.json without mean/std (not written by rc-darts-train) reads with
-preprocessing = None, and `preprocessing_for` then takes the dataset's statistics. Every problem raises RcDartsError naming the directory and the bad part.
+preprocessing = None, and `preprocessing_for` then takes the dataset's statistics. Every
+problem raises RcDartsError naming the directory and the bad part.
 """
 
 import dataclasses
@@ -113,3 +114,13 @@ def preprocessing_for(trained: TrainedModel, source=None):
                        "give --dataset=<the training dataset> to take its statistics")
   return (Preprocessing(trained.geometry["image_size"], tuple(source.mean), tuple(source.std)),
           f"dataset {source.name}'s ({INFO_FILE} records none)")
+
+
+def labels_for(trained: Optional[TrainedModel], source, num_classes: int):
+  """(class names in output order, where they come from): the model's own, else the dataset's
+  (same class count), else class_<i>."""
+  if trained is not None and trained.class_names is not None:
+    return trained.class_names, INFO_FILE
+  if source is not None and source.num_classes == num_classes:
+    return list(source.class_names), f"dataset {source.name}"
+  return [f"class_{i}" for i in range(num_classes)], "none recorded: class_<index>"

@@ -266,16 +266,30 @@ def test_parity_counts_ties_among_the_disagreements():
 # the entry point
 
 
-@pytest.fixture(scope="module")
-def model_dir(trained, tmp_path_factory):
-  """A trained-model directory in rc-darts-train's layout."""
-  path = tmp_path_factory.mktemp("trained_model")
-  network.inference_model(trained["model"]).save(str(path / "model.keras"))
+def test_model_directory_without_statistics_or_class_names(trained, tmp_path):
+  """A model_info.json without mean/std and class names (not written by rc-darts-train): read
+  with preprocessing None; the dataset's statistics are taken (and said so), and without a
+  dataset the export is refused; labels fall back to the dataset's, else class_<i>."""
+  import types
+  from rc_darts_tf import model_dir as model_dir_lib
+  from rc_darts_tf.errors import RcDartsError
+  network.inference_model(trained["model"]).save(str(tmp_path / "model.keras"))
   info = {"genotype": trained["genotype"].to_json_dict(), "init_channels": 8, "layers": 3,
           "stem": "cifar", "image_size": IMAGE_SIZE, "num_classes": NUM_CLASSES,
           "dataset": "generated"}
-  (path / "model_info.json").write_text(json.dumps(info))
-  return str(path)
+  (tmp_path / "model_info.json").write_text(json.dumps(info))
+  old = model_dir_lib.read(str(tmp_path))
+  assert old.preprocessing is None and old.class_names is None
+  source = types.SimpleNamespace(name="tree", mean=(0.4, 0.5, 0.6), std=(0.2, 0.3, 0.25),
+                                 num_classes=NUM_CLASSES, class_names=list("abcd"))
+  prep, said = model_dir_lib.preprocessing_for(old, source)
+  assert prep.mean == (0.4, 0.5, 0.6) and prep.std == (0.2, 0.3, 0.25) and "tree" in said
+  with pytest.raises(RcDartsError, match="no mean/std"):
+    model_dir_lib.preprocessing_for(old, None)
+  assert model_dir_lib.labels_for(old, source, NUM_CLASSES) == (list("abcd"), "dataset tree")
+  assert model_dir_lib.labels_for(old, None, NUM_CLASSES)[0] == [f"class_{i}" for i in range(4)]
+  net = model_dir_lib.load_network(old)
+  assert tuple(net.outputs[0].shape[1:]) == (NUM_CLASSES,)
 
 
 @pytest.fixture(scope="module")
@@ -287,13 +301,9 @@ def image_tree_16(tmp_path_factory):
   return str(root)
 
 
-def test_cli_exports_a_trained_model_directory(model_dir, image_tree_16, tmp_path):
-  out = tmp_path / "export"
-  args = (f"--model_dir={model_dir}", f"--dataset=imagefolder:{image_tree_16}",
-          f"--output_dir={out}", "--latency_runs=3", "--warmup_runs=1", "--parity_images=24",
-          "--calibration_images=16", "--threads=1")
-  result = run_entry("exporters.export_main", *args, timeout=600)
-  assert result.returncode == 0, result.stderr[-3000:]
+def test_cli_exports_a_trained_model_directory(app_export):
+  """The entry point on a trained-model directory with a dataset (the app_export run)."""
+  out, result, args = app_export["path"], app_export["result"], app_export["args"]
   report = json.loads((out / "report.json").read_text())
   assert [a["format"] for a in report["artifacts"]] == list(artifacts.FORMATS)
   assert sorted(os.listdir(out)) == sorted(list(artifacts.FILE_NAMES.values()) +
@@ -395,12 +405,12 @@ def app_model_dir(trained, tmp_path_factory):
 @pytest.fixture(scope="module")
 def app_export(app_model_dir, image_tree_16, tmp_path_factory):
   out = tmp_path_factory.mktemp("app") / "export"
-  result = run_entry("exporters.export_main", f"--model_dir={app_model_dir}",
-                     f"--dataset=imagefolder:{image_tree_16}", f"--output_dir={out}",
-                     "--latency_runs=3", "--warmup_runs=1", "--parity_images=100",
-                     "--calibration_images=40", timeout=600)
+  args = (f"--model_dir={app_model_dir}", f"--dataset=imagefolder:{image_tree_16}",
+          f"--output_dir={out}", "--latency_runs=3", "--warmup_runs=1", "--parity_images=100",
+          "--calibration_images=40", "--threads=1")
+  result = run_entry("exporters.export_main", *args, timeout=600)
   assert result.returncode == 0, result.stderr[-3000:]
-  return {"dir": str(out), "result": result,
+  return {"dir": str(out), "path": out, "result": result, "args": args,
           "report": json.loads((out / "report.json").read_text())}
 
 
