@@ -51,7 +51,7 @@ def classify(export_dir, image_path, top=3):
   logits = (interpreter.get_tensor(out["index"])[0].astype(np.float32) - zero) * scale
   probs = np.exp(logits - logits.max())
   probs /= probs.sum()
-  best = np.argsort(-probs)[:top]
+  best = np.argsort(-logits, kind="stable")[:top]     # ties: lower index first, like argmax
   return [(labels[i], float(probs[i])) for i in best]
 
 

@@ -71,6 +71,8 @@ def _resolve_input():
       raise RcDartsError(f"--image_size={FLAGS.image_size}: the model in --model_dir="
                          f"{FLAGS.model_dir} takes {trained.geometry['image_size']}x"
                          f"{trained.geometry['image_size']} images")
+    if trained.preprocessing is None and not FLAGS["dataset"].present:
+      model_dir_lib.preprocessing_for(trained, None)      # raises: which statistics to put in
     return trained.genotype, dict(trained.geometry), trained
   genotype = genotype_lib.resolve(FLAGS.genotype).validate()
   geometry = {"init_channels": FLAGS.init_channels, "layers": FLAGS.layers, "stem": FLAGS.stem,
@@ -90,46 +92,48 @@ def main(argv):
   formats = list(dict.fromkeys(FLAGS.formats))
   genotype, geometry, trained = _resolve_input()
   model_dir = trained.path if trained is not None else None
+  from exporters import artifacts
+  io_utils.prepare_output_dir(FLAGS.output_dir, artifacts.MARKERS, FLAGS.overwrite)   # checks
+  facts = None
+  if FLAGS["dataset"].present:        # the dataset and every image, before TensorFlow
+    from rc_darts_tf import dataset_check
+    facts = dataset_check.dataset_facts(FLAGS.dataset, data_dir=FLAGS.data_dir,
+                                        manual_dir=FLAGS.manual_dir, download=FLAGS.download,
+                                        image_size=geometry["image_size"])
+    dataset_check.verify_images(facts)
   from rc_darts_tf import network
   plan = network.plan_for(genotype, geometry["init_channels"], geometry["layers"],
                           geometry["stem"], geometry["image_size"], geometry["num_classes"])
-  from exporters import artifacts
+  from rc_darts_tf import data, model_dir as model_dir_lib, preprocessing as preprocessing_lib
   out = io_utils.prepare_output_dir(FLAGS.output_dir, artifacts.MARKERS, FLAGS.overwrite)
   source = None
-  if FLAGS["dataset"].present:
-    from rc_darts_tf import data
+  if facts is not None:
     source = data.load_source(FLAGS.dataset, data_dir=FLAGS.data_dir,
                               manual_dir=FLAGS.manual_dir, download=FLAGS.download,
-                              image_size=geometry["image_size"])
+                              image_size=geometry["image_size"], facts=facts)
     if trained is None and not FLAGS["num_classes"].present:
       geometry["num_classes"] = source.num_classes
       plan = network.plan_for(genotype, geometry["init_channels"], geometry["layers"],
                               geometry["stem"], geometry["image_size"], geometry["num_classes"])
     if trained is not None:
-      from rc_darts_tf import model_dir as model_dir_lib
       model_dir_lib.check_classes(trained, source)
-  # the model's own statistics, not the dataset's: every image goes through the model's
-  # preprocessing
-  from rc_darts_tf import preprocessing as preprocessing_lib
+  # The model's own statistics, not the dataset's: every image goes through the model's
+  # preprocessing, and the files carry it.
   if trained is not None:
-    from rc_darts_tf import model_dir as model_dir_lib
     prep, prep_from = model_dir_lib.preprocessing_for(trained, source)
   elif source is not None:
     prep = preprocessing_lib.Preprocessing.from_source(source)
     prep_from = f"dataset {source.name}'s"
   else:
-    from rc_darts_tf import data
     prep = preprocessing_lib.Preprocessing(geometry["image_size"], data.CIFAR10_MEAN,
                                            data.CIFAR10_STD)
     prep_from = "CIFAR-10's (no --dataset)"
   if source is not None:
     source = data.with_preprocessing(source, prep)
-  from rc_darts_tf import model_dir as model_dir_lib
   labels, labels_from = model_dir_lib.labels_for(trained, source, geometry["num_classes"])
 
   import keras
   if trained is not None:
-    from rc_darts_tf import model_dir as model_dir_lib
     net = model_dir_lib.load_network(trained)
     weights = "trained"
   else:

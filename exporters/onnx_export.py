@@ -2,8 +2,8 @@
 
   data = onnx_export.convert(model, opset=17)   # bytes of the ModelProto
 
-The input is `images` [batch, H, W, 3] (NHWC, like the Keras model) with a symbolic batch, the
-output `logits` [batch, classes]. Grouped 1x1 convolutions arrive as split -> per-group Conv ->
+The input is `images` [batch, H, W, 3] (NHWC, like the Keras model) with a symbolic batch named
+`batch`, the output `logits` [batch, classes]. Grouped 1x1 convolutions arrive as split -> per-group Conv ->
 concat (ops.GroupConv1x1), which tf2onnx converts; a dilated depthwise conv becomes a Conv with
 group = channels and dilations 2. The file is checked with onnx.checker before it is returned.
 """
@@ -39,6 +39,10 @@ def convert(model, opset: int = MIN_OPSET) -> bytes:
   if len(proto.graph.output) != 1:
     raise ConversionError(f"expected one output (logits), the ONNX graph has "
                           f"{len(proto.graph.output)}")
+  for value in (proto.graph.input[0], proto.graph.output[0]):   # tf2onnx names it unk__N
+    dim = value.type.tensor_type.shape.dim[0]
+    if not dim.HasField("dim_value"):
+      dim.dim_param = "batch"
   old = proto.graph.output[0].name
   if old != "logits":
     for node in proto.graph.node:

@@ -58,10 +58,8 @@ def convert(model, flavour: str, representative: Optional[np.ndarray] = None,
   from rc_darts_tf import ops
   if flavour not in FLAVOURS:
     raise ValueError(f"unknown TFLite flavour {flavour!r}: {', '.join(FLAVOURS)}")
-  if flavour == "tflite_int8":
-    with ops.int8_export_form():       # ReLUs XNNPACK runs in int8 (rc_darts_tf/ops.py)
-      function = frozen_function(model)
-  else:
+  # same numbers, fewer operators XNNPACK cannot run (rc_darts_tf/ops.py, TFLite export form)
+  with ops.tflite_export_form(int8=flavour == "tflite_int8"):
     function = frozen_function(model)
   converter = tf.lite.TFLiteConverter.from_concrete_functions([function])
   converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]

@@ -24,11 +24,17 @@ and costs exactly what costs.py says:
     which the TFLite converter folds into each conv. Applied after the concat it stays a MUL and
     an ADD whose per-channel constants an int8 file quantizes with one scale (measured on a
     study network: int8 top-1 agreement 96.3 % -> 97.5 % on 2,000 CIFAR-10 test images);
-  * an op's leading ReLU reads a tensor other ops read too, so the converter cannot fuse it into
-    its producer. Inside `int8_export_form()` (the int8 TFLite conversion) it is written
-    relu(max_pool 1x1): the same numbers, converted to MAX_POOL_2D with a fused ReLU, which keeps
-    its input's quantization (no requantization) and which XNNPACK runs; a standalone int8 RELU
-    (or LEAKY_RELU) is not delegated, and split the study network into 26 XNNPACK partitions.
+  * TFLite export form (`tflite_export_form()`, entered by exporters/tflite.py while it traces a
+    network for conversion; training, Keras inference and ONNX never enter it), same numbers:
+    - a dilated depthwise conv is the DepthwiseConv2dNative op with its dilations, which the
+      converter maps to one DEPTHWISE_CONV_2D; Keras's layer lowers it through SpaceToBatch,
+      and where two ops read the same input the shared SPACE_TO_BATCH_ND stays in the file,
+      which XNNPACK does not run (each one splits the graph into more delegate partitions);
+    - int8 only: an op's leading ReLU reads a tensor other ops read too, so the converter cannot
+      fuse it into its producer; it is written relu(max_pool 1x1), converted to MAX_POOL_2D with
+      a fused ReLU, which keeps its input's quantization (no requantization) and which XNNPACK
+      runs. A standalone int8 RELU (or LEAKY_RELU) is not delegated: it split the study network
+      into 26 XNNPACK partitions.
 
 Add an op: write its layer (or reuse one), add one `OpSpec` line to `CELL_OPS` or
 `CONNECTION_OPS` with its factory, and its name and cost function to costs.CELL_OP_COSTS or
@@ -61,19 +67,19 @@ def batch_norm(affine: bool, name=None) -> keras.layers.BatchNormalization:
                                          scale=affine, name=name)
 
 
-_export_form = {"int8": False}
+_export_form = {"tflite": False, "int8": False}
 
 
 @contextlib.contextmanager
-def int8_export_form():
-  """Within this block, networks traced from these layers use the int8 export form of the ReLU
-  (see the module docstring). Read at trace time; training and float exports never enter it."""
-  previous = _export_form["int8"]
-  _export_form["int8"] = True
+def tflite_export_form(int8: bool = False):
+  """Within this block, networks traced from these layers take the TFLite export form (see the
+  module docstring; `int8` adds the ReLU form). Read at trace time only."""
+  previous = dict(_export_form)
+  _export_form.update(tflite=True, int8=int8)
   try:
     yield
   finally:
-    _export_form["int8"] = previous
+    _export_form.update(previous)
 
 
 def relu(x: tf.Tensor) -> tf.Tensor:
@@ -135,6 +141,7 @@ class DilConv(keras.layers.Layer):
     self.pointwise = keras.layers.Conv2D(c_out, 1, use_bias=False, name="pointwise")
     self.bn = batch_norm(affine, name="bn")
     self.c_out = c_out
+    self.dilation = 1 if self.subsample else dilation
 
   def build(self, input_shape):
     self.depthwise.build(_shape(input_shape, stride=self.stride) if self.subsample
@@ -148,7 +155,14 @@ class DilConv(keras.layers.Layer):
     x = relu(x)
     if self.subsample:
       x = x[:, ::self.stride, ::self.stride, :]
-    return self.bn(self.pointwise(self.depthwise(x)), training=training)
+    if self.dilation > 1 and _export_form["tflite"]:     # stride 1 here (see __init__)
+      d = self.dilation
+      y = tf.raw_ops.DepthwiseConv2dNative(input=x, filter=self.depthwise.kernel,
+                                           strides=[1, 1, 1, 1], padding="SAME",
+                                           dilations=[1, d, d, 1])
+    else:
+      y = self.depthwise(x)
+    return self.bn(self.pointwise(y), training=training)
 
 
 class SepConv(keras.layers.Layer):

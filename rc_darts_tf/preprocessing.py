@@ -37,9 +37,12 @@ class Preprocessing:
 
   @property
   def resize(self) -> str:
-    """'resize' (to S x S when the stored side differs) or 'center_crop' (shorter side to
-    S / 0.875, central S x S crop), as data.eval_pipeline does for this S."""
-    return "center_crop" if self.image_size >= IMAGENET_STYLE_MIN_SIZE else "resize"
+    """How an image becomes S x S, as data.eval_pipeline does for this S: 'bilinear_antialiased'
+    (resized to S x S when its size differs) or 'shorter_side_to_S/0.875_then_center_crop'
+    (bilinear, then the central S x S crop)."""
+    if self.image_size >= IMAGENET_STYLE_MIN_SIZE:
+      return "shorter_side_to_S/0.875_then_center_crop"
+    return "bilinear_antialiased"
 
   @property
   def scale(self) -> Tuple[float, float, float]:

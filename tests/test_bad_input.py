@@ -349,4 +349,12 @@ def test_bad_model_directory_is_refused_before_tensorflow(tmp_path, no_tensorflo
   result = run_entry("rc_darts_tf.train_main", f"--evaluate={model}", "--dataset=sample",
                      env=no_tensorflow, timeout=TIMEOUT)
   _quick(result, started, "model_info.json is unreadable", "mean should have 3 values")
+  info = json.loads((model / "model_info.json").read_text())
+  info["mean"] = [0.5, 0.5, 0.5]
+  (model / "model_info.json").write_text(json.dumps(info))
+  started = time.monotonic()                       # the export checks the dataset before TF too
+  result = run_entry("exporters.export_main", f"--model_dir={model}",
+                     f"--dataset=imagefolder:{missing}", f"--output_dir={tmp_path / 'out'}",
+                     env=no_tensorflow, timeout=TIMEOUT)
+  _quick(result, started, str(missing), "does not exist")
   assert not (tmp_path / "out").exists()
