@@ -244,6 +244,7 @@ def build_summary(out, dirs, genotype_spec, seconds, total_seconds):
           "model": os.path.join(dirs["train"], "model.keras"),
           "saved_model": os.path.join(dirs["train"], "saved_model"),
           "report": os.path.join(dirs["export"], "report.json"),
+          "labels": os.path.join(dirs["export"], "labels.txt"),
           "artifacts": [a.get("path") for a in report.get("artifacts", [])],
           "pictures": pictures,
       },
@@ -303,8 +304,9 @@ def summary_markdown(s):
   if any(a.get("parity") and a["parity"].get("kind") == "top1" and not a["parity"]["passed"]
          for a in s["artifacts"]):
     lines += ["", "int8 top-1 agreement below 98%: expected for a network trained this briefly "
-              "(its classes are nearly tied, so int8 rounding flips them); a network trained "
-              "longer agrees on more (README, Parity)."]
+              "(int8 rounding flips the images whose two best classes are close, and very large "
+              "logits make the int8 output grid coarse: see report.json's logit_scale); a "
+              "network trained longer agrees on more (README, Parity)."]
   times = ", ".join(f"{k} {v:.0f} s" for k, v in s["stage_seconds"].items())
   lines += ["", f"Stages run this time: {times or 'none (all done earlier)'}; total "
             f"{s['total_seconds_this_run']:.0f} s.", "", "Files:"]

@@ -53,11 +53,13 @@ class Trainer(keras.Model):
     out = self.network(x, training=training)
     return out["logits"] if self.auxiliary else out
 
-  def cross_entropy(self, labels, logits):
+  def cross_entropy(self, labels, logits, per_example=False):
+    """Mean cross-entropy of the batch (or the [B] per-example values)."""
     target = tf.one_hot(labels, self.num_classes)
     if self.label_smoothing:
       target = target * (1.0 - self.label_smoothing) + self.label_smoothing / self.num_classes
-    return tf.reduce_mean(tf.nn.softmax_cross_entropy_with_logits(target, logits))
+    losses = tf.nn.softmax_cross_entropy_with_logits(target, logits)
+    return losses if per_example else tf.reduce_mean(losses)
 
   def train_step(self, data):
     x, y = data
@@ -84,7 +86,9 @@ class Trainer(keras.Model):
   def test_step(self, data):
     x, y = data
     logits = self(x, training=False)
-    self.loss_tracker.update_state(self.cross_entropy(y, logits))
+    # per example: a smaller last batch weighs by its size (the mean over the images, as
+    # evaluate_network reports it)
+    self.loss_tracker.update_state(self.cross_entropy(y, logits, per_example=True))
     self.accuracy.update_state(y, logits)
     return {m.name: m.result() for m in self.metrics}
 

@@ -45,6 +45,9 @@ def test_train_writes_model_checkpoints_and_report(image_tree, tmp_path):
   history = json.load(open(os.path.join(out, "history.json")))
   assert [r["epoch"] for r in history] == [1, 2]
   assert all(np.isfinite(r["train_loss"]) and "test_accuracy" in r for r in history)
+  # the last epoch's test loss is the final evaluation's (20 test images in batches of 16 + 4:
+  # a per-batch mean would weigh the 4 like the 16)
+  assert history[-1]["test_loss"] == pytest.approx(info["test_loss"], rel=1e-4)
 
   # The saved files are the inference network and agree with each other.
   import keras
