@@ -12,8 +12,8 @@ re-checks the operator list of the written file.
   tflite_fp16   float16 weights (DEQUANTIZE to float32 at load), float32 activations
   tflite_int8   full-integer: int8 weights, activations and output, calibrated on a
                 representative dataset from the project's data pipeline; the input is uint8 raw
-                pixels for a pixel model (preprocessing.pixel_model: scale 1, zero point 0 when
-                the calibration pixels span 0..255), otherwise int8 with the file's input scale
+                pixels for a pixel model (preprocessing.pixel_model: scale 1, zero point 0, so
+                the app feeds its pixels unchanged), otherwise int8 with the file's input scale
                 and zero point
 
 Conversion goes through the batch-1 concrete function without the Keras model as trackable
@@ -69,7 +69,13 @@ def convert(model, flavour: str, representative: Optional[np.ndarray] = None,
   elif flavour == "tflite_int8":
     if representative is None or len(representative) == 0:
       raise ValueError("int8 conversion needs representative images")
-    images = np.asarray(representative, np.float32)
+    images = np.array(representative, np.float32)
+    if pixel_input:
+      # The uint8 input is the pixels as they are (scale 1, zero point 0) only when the calibrated
+      # input range is exactly [0, 255]: one black and one white pixel in the first image make
+      # it so for any calibration set (e.g. dark photos), at the cost of two pixels.
+      images[0, 0, 0, :] = 0.0
+      images[0, 0, 1, :] = 255.0
     converter.optimizations = [tf.lite.Optimize.DEFAULT]
     converter.representative_dataset = lambda: ([image[None]] for image in images)
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]

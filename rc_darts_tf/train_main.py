@@ -16,9 +16,9 @@ wins over the preset. Writes into --output_dir:
   model_info.json            genotype, geometry, class names, preprocessing (the training set's
                              per-channel mean/std, preprocessing.py), exact params/MACs, final
                              and best accuracy
+  tensorboard/               the same scalars per epoch
 With --evaluate=DIR nothing is trained or written: the model in DIR is evaluated on --dataset's
 test split through the same evaluation pipeline, normalised with DIR's own statistics.
-  tensorboard/               the same scalars per epoch
 """
 
 from rc_darts_tf import cli  # first: quiets TensorFlow before it is imported

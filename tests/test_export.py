@@ -536,3 +536,18 @@ def test_export_refuses_a_dataset_with_other_classes(app_model_dir, tmp_path):
   lines = error_lines(result.stderr)
   assert len(lines) == 1 and "'bird'" in lines[0] and "'class_0'" in lines[0], lines
   assert not out.exists()
+
+
+def test_int8_pixel_input_is_the_pixels_whatever_the_calibration_range():
+  """Calibration images that never reach 0 or 255 (dark photos, say) still give a uint8 input
+  with scale 1 and zero point 0: the app feeds its pixels unchanged."""
+  from rc_darts_tf.preprocessing import Preprocessing, pixel_model
+  x = keras.Input((8, 8, 3))
+  net = keras.Model(x, keras.layers.Dense(3)(keras.layers.GlobalAveragePooling2D()(
+      keras.layers.Conv2D(4, 3, padding="same")(x))))
+  model = pixel_model(net, Preprocessing(8, (0.5, 0.5, 0.5), (0.25, 0.25, 0.25)))
+  dark = np.random.default_rng(0).integers(20, 90, (16, 8, 8, 3)).astype(np.float32)
+  data = tflite.convert(model, "tflite_int8", dark, pixel_input=True)
+  io = measure.tflite_io(data)["inputs"][0]
+  assert io["dtype"] == "uint8" and io["quantization"] == [1.0, 0], io
+  assert dark.min() == 20                 # the caller's images are left as they were
