@@ -292,6 +292,9 @@ def summary_markdown(s):
     verdict = {True: " ok", False: " FAIL"}.get(parity.get("passed"), "")
     if parity.get("kind") == "top1":
       par = f"top-1 agreement {100 * parity['top1_agreement']:.1f}%{verdict}"
+      if parity.get("disagreements_tied"):
+        par += (f" ({parity['disagreements_tied']} of {parity['disagreements']} misses are "
+                "ties of the int8 output)")
     elif "relative_diff" in parity:
       par = f"max Δlogit / logit scale {parity['relative_diff']:.1e}{verdict}"
     else:

@@ -37,12 +37,13 @@ class Preprocessing:
 
   @property
   def resize(self) -> str:
-    """How an image becomes S x S, as data.eval_pipeline does for this S: 'bilinear_antialiased'
-    (resized to S x S when its size differs) or 'shorter_side_to_S/0.875_then_center_crop'
-    (bilinear, then the central S x S crop)."""
+    """How an image becomes S x S, as data.eval_pipeline does for this S:
+    'stretch_to_SxS_bilinear_antialiased' (the whole image resized to S x S, aspect ratio not
+    kept, when its size differs) or 'shorter_side_to_S/0.875_then_center_crop' (bilinear, then
+    the central S x S crop)."""
     if self.image_size >= IMAGENET_STYLE_MIN_SIZE:
       return "shorter_side_to_S/0.875_then_center_crop"
-    return "bilinear_antialiased"
+    return "stretch_to_SxS_bilinear_antialiased"
 
   @property
   def scale(self) -> Tuple[float, float, float]:
