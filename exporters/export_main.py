@@ -93,7 +93,7 @@ def main(argv):
   genotype, geometry, trained = _resolve_input()
   model_dir = trained.path if trained is not None else None
   from exporters import artifacts
-  io_utils.prepare_output_dir(FLAGS.output_dir, artifacts.MARKERS, FLAGS.overwrite)   # checks
+  out = io_utils.prepare_output_dir(FLAGS.output_dir, artifacts.MARKERS, FLAGS.overwrite)
   facts = None
   if FLAGS["dataset"].present:        # the dataset and every image, before TensorFlow
     from rc_darts_tf import dataset_check
@@ -105,7 +105,6 @@ def main(argv):
   plan = network.plan_for(genotype, geometry["init_channels"], geometry["layers"],
                           geometry["stem"], geometry["image_size"], geometry["num_classes"])
   from rc_darts_tf import data, model_dir as model_dir_lib, preprocessing as preprocessing_lib
-  out = io_utils.prepare_output_dir(FLAGS.output_dir, artifacts.MARKERS, FLAGS.overwrite)
   source = None
   if facts is not None:
     source = data.load_source(FLAGS.dataset, data_dir=FLAGS.data_dir,

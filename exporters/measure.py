@@ -377,8 +377,8 @@ def time_calls(call: Callable[[], object], runs: int, warmup: int, threads, runt
 
 def _interpreter(data: bytes, threads: int):
   from ai_edge_litert.interpreter import Interpreter
-  from exporters.tflite import quiet_fd2
-  with quiet_fd2():     # the runtime's "INFO: Created TensorFlow Lite XNNPACK delegate" line
+  from rc_darts_tf.io_utils import redirect_fd2
+  with redirect_fd2():  # the runtime's "INFO: Created TensorFlow Lite XNNPACK delegate" line
     interpreter = Interpreter(model_content=bytes(data), num_threads=threads)
     interpreter.allocate_tensors()
   return interpreter

@@ -30,6 +30,7 @@ from typing import Iterable, List, Optional
 import numpy as np
 
 from exporters import measure
+from rc_darts_tf import io_utils
 
 FLAVOURS = ("tflite_fp32", "tflite_fp16", "tflite_int8")
 
@@ -84,7 +85,8 @@ def convert(model, flavour: str, representative: Optional[np.ndarray] = None,
   # The converter prints the SavedModel it writes on stdout and warns on stderr (Python warnings,
   # and its C++ quantizer's settings on file descriptor 2); keep all of it out of the user's
   # output (the first line of a failure is in the ConversionError).
-  with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings(), quiet_fd2():
+  with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings(), \
+      io_utils.redirect_fd2():
     warnings.simplefilter("ignore")
     try:
       data = converter.convert()
@@ -93,27 +95,6 @@ def convert(model, flavour: str, representative: Optional[np.ndarray] = None,
       raise ConversionError(f"TFLite conversion ({flavour}) failed: {first}") from error
   check_builtin_only(data)
   return bytes(data)
-
-
-@contextlib.contextmanager
-def quiet_fd2():
-  """Silence file descriptor 2 (C++ logging) for the duration; Python's sys.stderr is untouched
-  when it is not fd 2 (pytest's capture)."""
-  import os
-  import sys
-  try:
-    sys.stderr.flush()
-    saved = os.dup(2)
-  except (OSError, ValueError):
-    yield
-    return
-  try:
-    with open(os.devnull, "w") as null:
-      os.dup2(null.fileno(), 2)
-      yield
-  finally:
-    os.dup2(saved, 2)
-    os.close(saved)
 
 
 def operators(data: bytes) -> List[str]:

@@ -111,18 +111,14 @@ class _QuietLoader(importlib.abc.Loader):
       module.__spec__.loader = self.loader
     if _libraries_verbose():
       return self.loader.exec_module(module)
-    sys.stderr.flush()
-    saved = os.dup(2)
+    from rc_darts_tf.io_utils import redirect_fd2
     with tempfile.TemporaryFile() as captured:
-      os.dup2(captured.fileno(), 2)
       failed = True
       try:
-        self.loader.exec_module(module)
+        with redirect_fd2(captured):
+          self.loader.exec_module(module)
         failed = False
       finally:
-        sys.stderr.flush()
-        os.dup2(saved, 2)
-        os.close(saved)
         captured.seek(0)
         text = captured.read().decode("utf-8", "replace")
         level = -1 if failed else _min_log_level()   # a failed import shows everything

@@ -1,6 +1,8 @@
-"""Small file helpers: atomic writes and output-directory checks."""
+"""Small file helpers: atomic writes, output-directory checks, file descriptor 2 redirection."""
 
+import contextlib
 import os
+import sys
 import tempfile
 
 from rc_darts_tf.errors import RcDartsError
@@ -53,3 +55,26 @@ def prepare_output_dir(path: str, markers, overwrite: bool) -> str:
   if not os.path.isdir(probe) or not os.access(probe, os.W_OK | os.X_OK):
     raise RcDartsError(f"--output_dir={path} is not writable ({probe} does not accept new files)")
   return path
+
+
+@contextlib.contextmanager
+def redirect_fd2(target=None):
+  """Point file descriptor 2 (where C++ libraries log) at the open file `target` (os.devnull when
+  None) for the duration, then restore it. Python's sys.stderr is flushed around it. When fd 2
+  cannot be duplicated (closed), the block runs unredirected."""
+  try:
+    sys.stderr.flush()
+    saved = os.dup(2)
+  except (OSError, ValueError):
+    yield
+    return
+  with contextlib.ExitStack() as stack:
+    if target is None:
+      target = stack.enter_context(open(os.devnull, "w"))
+    try:
+      os.dup2(target.fileno(), 2)
+      yield
+    finally:
+      sys.stderr.flush()
+      os.dup2(saved, 2)
+      os.close(saved)
