@@ -397,8 +397,18 @@ def tflite_latency(data: bytes, threads: int, runs: int, warmup: int,
                     f"ai-edge-litert {version} interpreter".replace("  ", " "))
 
 
+def onnxruntime_module():
+  """Imports onnxruntime with its usage telemetry off, unless the caller's environment says
+  otherwise (ORT_DISABLE_TELEMETRY, onnxruntime >= 1.29): the 1DS uploader would make network
+  calls during latency timing and, where the home directory is read-only (sandboxes, CI), prints
+  "Failed to persist telemetry device ID" on stderr."""
+  os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
+  import onnxruntime
+  return onnxruntime
+
+
 def onnx_session(data: bytes, threads: int):
-  import onnxruntime as ort
+  ort = onnxruntime_module()
   options = ort.SessionOptions()
   options.intra_op_num_threads = threads
   options.inter_op_num_threads = 1
@@ -409,7 +419,7 @@ def onnx_session(data: bytes, threads: int):
 
 def onnx_latency(data: bytes, threads: int, runs: int, warmup: int,
                  image: Optional[np.ndarray] = None) -> Latency:
-  import onnxruntime as ort
+  ort = onnxruntime_module()
   session = onnx_session(data, threads)
   inp = session.get_inputs()[0]
   shape = [1] + [int(d) for d in inp.shape[1:]]

@@ -12,6 +12,10 @@ first `import tensorflow` of the process, wherever it happens (here, in Keras or
 tensorflow-datasets), runs with file descriptor 2 captured; afterwards every captured line is
 written back to stderr except the ones the log level hides (`_is_startup_noise`). A refusal is
 then the only line on stderr. `--verbosity=0` or TF_CPP_MIN_LOG_LEVEL=0 shows them all.
+It also sets ORT_DISABLE_TELEMETRY=1 unless the user set it: onnxruntime (>= 1.29) reads it when it
+is imported (by the exporters, or lazily by tf2onnx), and its usage uploader would otherwise make
+network calls while latency is timed and, where the home directory is read-only, print "Failed to
+persist telemetry device ID" on stderr.
 """
 
 import importlib.abc
@@ -22,6 +26,7 @@ import sys
 import tempfile
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
 
 from absl import app  # noqa: E402
 from absl import flags as absl_flags  # noqa: E402

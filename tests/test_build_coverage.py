@@ -1,5 +1,7 @@
 """BUILD and pyproject.toml cover the code: every module is in a py_library, every entry point has a
-py_binary and a console script, every test file has a py_test."""
+py_binary and a console script, every test file has a py_test, and every repository file a test
+opens by path (`os.path.join(REPO, ...)`, outside the libraries it depends on) is in its data:
+Bazel's sandbox holds nothing else."""
 
 import glob as globlib
 import os
@@ -32,6 +34,23 @@ def read_build(text):
   return rules
 
 
+_REPO_PATH = re.compile(r'os\.path\.join\(REPO((?:,\s*"[^"]+")+)\)')
+
+
+def repo_files_opened(path):
+  """Repository files a test file names with os.path.join(REPO, "a", "b", ...)."""
+  if not os.path.isfile(os.path.join(REPO, path)):
+    return []
+  with open(os.path.join(REPO, path)) as f:
+    text = f.read()
+  opened = set()
+  for parts in _REPO_PATH.findall(text):
+    relative = "/".join(re.findall(r'"([^"]+)"', parts))
+    if os.path.isfile(os.path.join(REPO, relative)) and relative.split("/")[0] not in PACKAGES:
+      opened.add(relative)
+  return sorted(opened)
+
+
 def problems(rules, files):
   """What the BUILD rules miss among `files` (repo-relative paths); [] when complete."""
   missing = []
@@ -54,6 +73,11 @@ def problems(rules, files):
     if top == "tests" and name.startswith("test_") and not (path in test_srcs and
                                                              path in test_args):
       missing.append(f"py_test for {path}")
+    if top == "tests" and name.startswith("test_"):
+      shipped = {f for kind, r in rules if kind == "py_test" and path in r.get("srcs", [])
+                 for f in list(r.get("data", [])) + list(r.get("srcs", []))}
+      missing += [f"{opened} in the data of the py_test for {path}"
+                  for opened in repo_files_opened(path) if opened not in shipped]
   return missing
 
 
@@ -83,6 +107,11 @@ def test_the_check_notices_what_is_missing():
   without_data = text.replace('"rc_darts_tf/data.py",\n', "")
   assert "rc_darts_tf/data.py in a py_library" in problems(read_build(without_data),
                                                            project_files())
+  example = '"examples/classify_jpeg.py"'
+  assert example in text
+  without_example = text.replace(f"data = [{example}],", "")
+  assert ("examples/classify_jpeg.py in the data of the py_test for tests/test_export.py" in
+          problems(read_build(without_example), project_files()))
 
 
 def console_scripts():
