@@ -78,6 +78,14 @@ def define_search_flags(flag_values=absl_flags.FLAGS, *, arch_learning_rate=None
       "again with the same --output_dir resumes from the newest one. 0 = at epoch ends only.",
       lower_bound=0, flag_values=flag_values)
   absl_flags.DEFINE_integer(
+      "partial_channels", 1,
+      "K of partial-channel search (PC-DARTS, Xu et al. 2020): 1/K of every edge's channels go "
+      "through the mixed op, the rest bypass it, channels are shuffled, and edges are weighted "
+      "by their normalised β, which also enters the edge strength of derivation and of Φ's "
+      "σ. Cuts the supernet's memory and step time about K-fold in the mixed ops; the cost "
+      "tables and Φ stay those of the derived (full-width) network. Must divide "
+      "--init_channels. 1 = DARTS (off).", lower_bound=1, flag_values=flag_values)
+  absl_flags.DEFINE_integer(
       "warmup_steps", warmup_steps,
       "Length of the first phase I (warm start) in steps; 0 = one epoch.", lower_bound=0,
       flag_values=flag_values)

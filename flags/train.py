@@ -69,3 +69,19 @@ def define_train_flags(flag_values=absl_flags.FLAGS, *, batch_size=64, seed=2,
                           lower_bound=0.0, flag_values=flag_values)
   absl_flags.DEFINE_integer("report_freq", report_freq, "Log every this many steps.",
                             lower_bound=1, flag_values=flag_values)
+
+
+def define_accelerator_flags(flag_values=absl_flags.FLAGS):
+  """--jit_compile (XLA) and --mixed_precision (mixed_float16 with loss scaling)."""
+  if already_defined(flag_values, "jit_compile"):
+    return
+  absl_flags.DEFINE_boolean(
+      "jit_compile", False,
+      "Compile the training step with XLA (tf.function(jit_compile=True)). Worth it on a GPU; on "
+      "a CPU the first step takes much longer to compile. Off by default (Keras's own 'auto' "
+      "would turn it on for GPUs).", flag_values=flag_values)
+  absl_flags.DEFINE_boolean(
+      "mixed_precision", False,
+      "Compute in float16 with float32 variables (Keras's mixed_float16 policy) and dynamic loss "
+      "scaling; θ, Φ, the projection and the saved network stay float32. For GPUs with tensor "
+      "cores; on a CPU float16 is slower.", flag_values=flag_values)

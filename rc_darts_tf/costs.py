@@ -334,10 +334,12 @@ def edge_strength(probs: np.ndarray, none_index: int = 0) -> np.ndarray:
   return probs[..., keep].max(-1)
 
 
-def edge_log_strength(thetas, temperature=1.0, none_index: int = 0) -> np.ndarray:
+def edge_log_strength(thetas, temperature=1.0, none_index: int = 0,
+                      theta_edges=None) -> np.ndarray:
   """log of each edge's strength (its largest non-'none' weight of softmax(θ / τ)), [..., 14],
   computed as −log(1 + Σ_{o ≠ best} exp((θ_o − θ_best) / τ)) so that sharp θ / τ, where the
-  strengths round to 1.0 (and their log to 0.0), still order the edges (no false ties)."""
+  strengths round to 1.0 (and their log to 0.0), still order the edges (no false ties).
+  theta_edges: [..., 14] β of a partial-channel search (`edge_log_weights` is added) or None."""
   z = np.asarray(thetas, np.float64) / temperature
   keep = np.ones(z.shape[-1], bool)
   keep[none_index] = False
@@ -346,7 +348,22 @@ def edge_log_strength(thetas, temperature=1.0, none_index: int = 0) -> np.ndarra
   others = np.where(np.arange(z.shape[-1]) == best[..., None], -np.inf, z - top)
   peak = others.max(-1, keepdims=True)
   rest = peak[..., 0] + np.log(np.exp(others - peak).sum(-1))
-  return -np.logaddexp(0.0, rest)
+  strength = -np.logaddexp(0.0, rest)
+  return strength if theta_edges is None else strength + edge_log_weights(theta_edges)
+
+
+def edge_log_weights(theta_edges) -> np.ndarray:
+  """log β̂: PC-DARTS's edge normalisation, log softmax of β over each node's incoming edges.
+
+  theta_edges: [..., 14] β (the edges of node j are NODE_EDGE_RANGES[j]) or None -> [..., 14]
+  (zeros for None: no edge normalisation). Added to an edge's log strength, it makes the
+  strength β̂_e · max_{o ≠ none} softmax(θ_e / τ)[o], the edge score of PC-DARTS's derivation
+  (Xu et al. 2020, Sec. 3.3)."""
+  if theta_edges is None:
+    return np.zeros(NUM_EDGES, np.float64)
+  beta = np.asarray(theta_edges, np.float64)
+  return np.concatenate([log_softmax(beta[..., start:end]) for start, end in NODE_EDGE_RANGES],
+                        axis=-1)
 
 
 def top2_mask(strength: np.ndarray) -> np.ndarray:
@@ -383,12 +400,14 @@ def derivable_weights(thetas, temperature=1.0):
 
 def expected_cost_numpy(tables: CostTables, thetas: np.ndarray,
                         theta_connection: Optional[np.ndarray] = None,
-                        temperature: float = 1.0, derivable_only: bool = True) -> np.ndarray:
+                        temperature: float = 1.0, derivable_only: bool = True,
+                        theta_edges: Optional[np.ndarray] = None) -> np.ndarray:
   """Φ per resource [M] in NumPy (the reference for `CostModel.expected`, which documents it).
 
-  thetas: [G, 14, 8]; theta_connection: [K] or None; weights softmax(θ / temperature)."""
+  thetas: [G, 14, 8]; theta_connection: [K] or None; weights softmax(θ / temperature);
+  theta_edges: [G, 14] β of a partial-channel search or None (it moves σ only)."""
   probs = softmax(np.asarray(thetas, np.float64) / temperature)
-  mask = top2_mask(edge_log_strength(thetas, temperature))
+  mask = top2_mask(edge_log_strength(thetas, temperature, theta_edges=theta_edges))
   weights = derivable_weights(thetas, temperature) if derivable_only else probs
   phi = tables.fixed + np.einsum("ge,mgeo,geo->m", mask, tables.cells, weights)
   if tables.learn_connection:
@@ -398,12 +417,14 @@ def expected_cost_numpy(tables: CostTables, thetas: np.ndarray,
 
 def eq1_cost_numpy(tables: CostTables, thetas: np.ndarray,
                    theta_connection: Optional[np.ndarray] = None,
-                   temperature: float = 1.0) -> np.ndarray:
-  """Exact cost [M] of the Eq. 1 network of θ (top-2 edges by softmax(θ / temperature), argmax
-  non-'none' op, argmax connection op): Φ with one-hot weights. Equals `genotype_cost` of
-  `derive.derive(thetas, theta_connection, temperature=temperature)` (tests hold them equal)."""
+                   temperature: float = 1.0,
+                   theta_edges: Optional[np.ndarray] = None) -> np.ndarray:
+  """Exact cost [M] of the Eq. 1 network of θ (top-2 edges by softmax(θ / temperature) and β,
+  argmax non-'none' op, argmax connection op): Φ with one-hot weights. Equals `genotype_cost` of
+  `derive.derive(thetas, theta_connection, temperature=temperature, theta_edges=theta_edges)`
+  (tests hold them equal)."""
   probs = softmax(np.asarray(thetas, np.float64) / temperature)
-  mask = top2_mask(edge_log_strength(thetas, temperature))
+  mask = top2_mask(edge_log_strength(thetas, temperature, theta_edges=theta_edges))
   choice = np.argmax(probs[..., 1:], axis=-1) + 1
   onehot = np.eye(probs.shape[-1])[choice]
   cost = tables.fixed + np.einsum("ge,mgeo,geo->m", mask, tables.cells, onehot)
@@ -470,17 +491,22 @@ class CostModel:
                          axis=[1, 2])[:, :NUM_EDGES]
     return tf.stop_gradient(mask)
 
-  def log_strength(self, thetas, temperature=1.0):
-    """`edge_log_strength` in TensorFlow: [G, 14, 8] -> [G, 14] (no gradient)."""
+  def log_strength(self, thetas, temperature=1.0, theta_edges=None):
+    """`edge_log_strength` in TensorFlow: [G, 14, 8] (and β [G, 14] or None) -> [G, 14] (no
+    gradient)."""
     import tensorflow as tf
     z = tf.stop_gradient(thetas) / tf.cast(temperature, thetas.dtype)
     best = tf.argmax(z[..., 1:], axis=-1, output_type=tf.int32) + 1
     is_best = tf.one_hot(best, tf.shape(z)[-1], on_value=True, off_value=False)
     top = tf.reduce_max(tf.where(is_best, z, z.dtype.min), axis=-1, keepdims=True)
     rest = tf.reduce_logsumexp(tf.where(is_best, tf.constant(-np.inf, z.dtype), z - top), axis=-1)
-    return -tf.nn.softplus(rest)
+    strength = -tf.nn.softplus(rest)
+    if theta_edges is None:
+      return strength
+    return strength + tf.stop_gradient(edge_log_weights_tf(tf.cast(theta_edges, thetas.dtype)))
 
-  def expected(self, thetas, theta_connection=None, temperature=1.0, derivable_only=True):
+  def expected(self, thetas, theta_connection=None, temperature=1.0, derivable_only=True,
+               theta_edges=None):
     """Φ per resource [M] (RC-DARTS Eq. 6), differentiable in θ, in θ's dtype.
 
     thetas: [G, 14, 8]; theta_connection: [K] or None; the op weights are softmax(θ / τ) with τ
@@ -489,13 +515,15 @@ class CostModel:
     renormalised over the ops derivation can pick, softmax(θ_{o≠none} / τ) — Eq. 1 never derives
     'none', so Φ is the expected cost of the network derivation gives, even on an edge where
     'none' holds most of the weight. derivable_only=False is Eq. 6 literally ('none' weighs in
-    at zero cost).
+    at zero cost). theta_edges: [G, 14] β of a partial-channel search (PC-DARTS's edge
+    normalisation) or None; it enters the edge strength that selects σ, as in derivation, and
+    nothing else (the cost tables are of the derived network at full width).
     """
     import tensorflow as tf
     fixed, cells, connection = self._constants(thetas.dtype)
     tau = tf.cast(temperature, thetas.dtype)
     probs = tf.nn.softmax(thetas / tau, axis=-1)
-    mask = self.top2_mask(strength=self.log_strength(thetas, tau))
+    mask = self.top2_mask(strength=self.log_strength(thetas, tau, theta_edges))
     if derivable_only:
       weights = tf.concat([tf.zeros_like(probs[..., :1]),
                            tf.nn.softmax(thetas[..., 1:] / tau, axis=-1)], axis=-1)
@@ -514,19 +542,26 @@ class CostModel:
       return self._float64
     return self.fixed, self.cells, self.connection
 
-  def eq1(self, thetas, theta_connection=None, temperature=1.0):
+  def eq1(self, thetas, theta_connection=None, temperature=1.0, theta_edges=None):
     """Exact cost, float32 [M], of the network Eq. 1 derives from θ now: the top-2 edges of every
-    node by softmax(θ / temperature) (the same σ as Φ), the argmax non-'none' op of each, the
-    argmax connection op. Not differentiable; logged next to Φ at every step."""
+    node by softmax(θ / temperature) and β (the same σ as Φ), the argmax non-'none' op of each,
+    the argmax connection op. Not differentiable; logged next to Φ at every step."""
     import tensorflow as tf
     fixed, cells, connection = self._constants(thetas.dtype)
-    mask = self.top2_mask(strength=self.log_strength(thetas, temperature))
+    mask = self.top2_mask(strength=self.log_strength(thetas, temperature, theta_edges))
     choice = tf.argmax(thetas[..., 1:], axis=-1, output_type=tf.int32) + 1
     onehot = tf.one_hot(choice, tf.shape(thetas)[-1], dtype=thetas.dtype)
     cost = fixed + tf.einsum("ge,mgeo,geo->m", mask, cells, onehot)
     if self.tables.learn_connection:
       cost = cost + tf.gather(connection, tf.argmax(theta_connection), axis=1)
     return tf.stop_gradient(cost)
+
+
+def edge_log_weights_tf(theta_edges):
+  """`edge_log_weights` in TensorFlow: β [..., 14] -> log β̂ [..., 14] (differentiable)."""
+  import tensorflow as tf
+  return tf.concat([tf.nn.log_softmax(theta_edges[..., start:end], axis=-1)
+                    for start, end in NODE_EDGE_RANGES], axis=-1)
 
 
 def genotype_cost(plan: NetworkPlan, normal: Sequence[Sequence[Tuple[str, int]]],

@@ -107,7 +107,8 @@ class Cell(keras.layers.Layer):
 
   def _drop_path(self, x):
     keep = 1.0 - self.drop_prob
-    noise = keras.random.uniform((tf.shape(x)[0], 1, 1, 1), seed=self.seed_generator)
+    noise = keras.random.uniform((tf.shape(x)[0], 1, 1, 1), seed=self.seed_generator,
+                                 dtype=x.dtype)
     return x / keep * tf.floor(keep + noise)
 
   def call(self, inputs, training=None):

@@ -93,17 +93,19 @@ def relu(x: tf.Tensor) -> tf.Tensor:
 def _bn_per_branch(bn: keras.layers.BatchNormalization, branches) -> tf.Tensor:
   """concat(branches) -> inference-mode `bn`, computed as concat(bn_slice(branch)): per branch
   [B, H, W, C_k] the affine map y = x * s + t with s = gamma / sqrt(moving_var + eps) and
-  t = beta - moving_mean * s on its C_k channels. Equal to Keras's BN in inference mode."""
-  scale = tf.math.rsqrt(bn.moving_variance + bn.epsilon)
+  t = beta - moving_mean * s on its C_k channels. Equal to Keras's BN in inference mode. In
+  float32 for float16 branches too (mixed precision), as Keras's BN computes, then cast back."""
+  f32 = lambda v: tf.cast(v, tf.float32)  # noqa: E731
+  scale = tf.math.rsqrt(f32(bn.moving_variance) + bn.epsilon)
   if bn.scale:
-    scale = scale * bn.gamma
-  shift = -bn.moving_mean * scale
+    scale = scale * f32(bn.gamma)
+  shift = -f32(bn.moving_mean) * scale
   if bn.center:
-    shift = shift + bn.beta
+    shift = shift + f32(bn.beta)
   outputs, start = [], 0
   for branch in branches:
     stop = start + branch.shape[-1]
-    outputs.append(branch * scale[start:stop] + shift[start:stop])
+    outputs.append(tf.cast(f32(branch) * scale[start:stop] + shift[start:stop], branch.dtype))
     start = stop
   return tf.concat(outputs, axis=-1)
 

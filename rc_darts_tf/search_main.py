@@ -13,7 +13,8 @@ the tf.distribute strategy; --batch_size is global. Writes into --output_dir:
   checkpoints/                 search checkpoints (every --checkpoint_steps steps and each epoch)
   genotype_epoch_NNN.json      the genotype derived after every epoch
   genotype.json                the final genotype, with budget, Φ and exact cost
-  theta.npz                    the final θ (theta_cells, theta_connection)
+  theta.npz                    the final θ (theta_cells, theta_connection; theta_edges = β with
+                               --partial_channels > 1)
   search_history.npz           Φ per step, θ-softmax per epoch, projections (for plots)
   tensorboard/                 losses, accuracies, Φ vs bounds, λ, projection iterations,
                                θ-softmax histograms
@@ -33,11 +34,12 @@ from flags.data import define_data_flags  # noqa: E402
 from flags.distribution import define_distribution_flags  # noqa: E402
 from flags.output import define_output_flags  # noqa: E402
 from flags.search import define_search_flags  # noqa: E402
-from flags.train import define_train_flags  # noqa: E402
+from flags.train import define_accelerator_flags, define_train_flags  # noqa: E402
 
 define_data_flags()
 define_train_flags()            # DARTS's search recipe: batch 64, lr 0.025 cosine, 50 epochs, C=16
 define_search_flags()
+define_accelerator_flags()
 define_budget_flags()
 define_distribution_flags()
 define_output_flags(output_dir="runs/search")
@@ -52,7 +54,7 @@ SETTINGS = ("dataset", "batch_size", "seed", "learning_rate", "learning_rate_min
             "projection_interval", "projection_iters", "projection_lr", "lambda_init",
             "lambda_decay", "warmup_steps", "derive", "constraints", "budget_params", "budget_macs",
             "budget_layers", "budget_channels", "budget_stem", "image_size", "temperature_init",
-            "temperature_final", "projection_method")
+            "temperature_final", "projection_method", "partial_channels", "mixed_precision")
 
 
 def budget_bounds():
@@ -114,7 +116,8 @@ def output_plan(out, settings, chief=True):
   from rc_darts_tf.search import run_record as ckpt   # no TensorFlow: a refusal stays fast
   record = ckpt.read_run_file(out) if not FLAGS.overwrite else None
   if record is not None:
-    diffs = ckpt.settings_difference(record["settings"], settings)
+    diffs = ckpt.settings_difference(record["settings"], settings,
+                                     {name: FLAGS[name].default for name in settings})
     if diffs:
       shown = "; ".join(diffs[:3]) + (f"; and {len(diffs) - 3} more" if len(diffs) > 3 else "")
       raise RcDartsError(f"--output_dir={out} holds a search with other settings ({shown}): "
@@ -136,6 +139,10 @@ def main(argv):
              "flags")
   from rc_darts_tf import distribute as dist
   from rc_darts_tf import io_utils
+  from rc_darts_tf.errors import RcDartsError
+  if FLAGS.init_channels % FLAGS.partial_channels:
+    raise RcDartsError(f"flag --partial_channels={FLAGS.partial_channels}: must divide "
+                       f"--init_channels={FLAGS.init_channels}")
   out = io_utils.prepare_output_dir(FLAGS.output_dir, (), FLAGS.overwrite)
   bounds = budget_bounds()
   from rc_darts_tf import costs
@@ -191,7 +198,8 @@ def main(argv):
   arch_lr, projection_lr = step_sizes.resolve(FLAGS.arch_learning_rate, FLAGS.projection_lr,
                                               total_steps)
 
-  with strategy.scope():
+  from rc_darts_tf import precision
+  with strategy.scope(), precision.policy(FLAGS.mixed_precision):
     model = SearchNetwork(
         num_classes=source.num_classes, init_channels=FLAGS.init_channels, layers=FLAGS.layers,
         levels=FLAGS.levels, learn_connection=FLAGS.learn_connection,
@@ -201,7 +209,8 @@ def main(argv):
         projection_iters=FLAGS.projection_iters, lambda_init=FLAGS.lambda_init,
         lambda_decay=FLAGS.lambda_decay, seed=FLAGS.seed,
         temperature_init=FLAGS.temperature_init, temperature_final=FLAGS.temperature_final,
-        total_steps=total_steps, projection_method=FLAGS.projection_method)
+        total_steps=total_steps, projection_method=FLAGS.projection_method,
+        partial_channels=FLAGS.partial_channels)
     schedule = keras.optimizers.schedules.CosineDecay(
         FLAGS.learning_rate, decay_steps=max(1, FLAGS.epochs * steps),
         alpha=FLAGS.learning_rate_min / FLAGS.learning_rate)
@@ -226,7 +235,7 @@ def main(argv):
   projection = cb.ProjectionSchedule(FLAGS.projection_interval, warmup, writer, verbose=chief)
   loop = SearchLoop(model, strategy, inputs, FLAGS.epochs, projection, monitor,
                     checkpoint=checkpoint, checkpoint_steps=FLAGS.checkpoint_steps,
-                    report_freq=FLAGS.report_freq, chief=chief)
+                    report_freq=FLAGS.report_freq, chief=chief, jit_compile=FLAGS.jit_compile)
   resumed = mode == "resume" and loop.restore()   # a bad checkpoint stops here, nothing written
 
   # every check has passed: now the run may write
@@ -247,10 +256,14 @@ def main(argv):
   say(f"search: {source.name}, {inputs.num_train} + {inputs.num_val} images, {steps} steps/epoch "
       f"x {FLAGS.epochs} epochs, {FLAGS.layers} cells, C={FLAGS.init_channels}, "
       f"{FLAGS.levels} level(s), connection {'learned' if FLAGS.learn_connection else 'fixed'}, "
-      f"{model.count_weight_params():,} weights")
+      f"{model.count_weight_params():,} weights"
+      + (f", partial channels 1/{FLAGS.partial_channels} with edge normalisation (PC-DARTS)"
+         if FLAGS.partial_channels > 1 else ""))
   say(f"  strategy {FLAGS.strategy}: {strategy.num_replicas_in_sync} replica(s), global batch "
       f"{FLAGS.batch_size} ({FLAGS.batch_size // strategy.num_replicas_in_sync} per replica)"
-      + (", deterministic" if FLAGS.deterministic else ""))
+      + (", deterministic" if FLAGS.deterministic else "")
+      + (", mixed_float16 with loss scaling" if FLAGS.mixed_precision else "")
+      + (", XLA (jit_compile)" if FLAGS.jit_compile else ""))
   for k, resource in enumerate(costs.RESOURCES):
     b = bounds.get(resource)
     say(f"  Φ_{resource} {'now' if resumed else 'at start'} {costs.fmt_count(phi0[k])}"
@@ -292,8 +305,11 @@ def main(argv):
   save_genotype(genotype, os.path.join(own, "genotype.json"))
   theta_path = os.path.join(own, "theta.npz")
   tmp = f"{theta_path}.tmp{os.getpid()}.npz"
-  np.savez(tmp, theta_cells=model.theta_cells.numpy(),
-           theta_connection=model.theta_connection.numpy())
+  arrays = dict(theta_cells=model.theta_cells.numpy(),
+                theta_connection=model.theta_connection.numpy())
+  if model.theta_edges is not None:
+    arrays["theta_edges"] = model.theta_edges.numpy()
+  np.savez(tmp, **arrays)
   os.replace(tmp, theta_path)
   if not chief:
     return 0

@@ -35,7 +35,7 @@ from flags.distribution import define_distribution_flags  # noqa: E402
 from flags.output import define_output_flags  # noqa: E402
 from flags.retrain import (PRESETS, apply_preset, define_evaluate_flag,  # noqa: E402
                            define_retrain_flags)
-from flags.train import define_train_flags  # noqa: E402
+from flags.train import define_accelerator_flags, define_train_flags  # noqa: E402
 
 _CIFAR = PRESETS["cifar10"]
 define_data_flags(cutout=_CIFAR["cutout"], cutout_length=_CIFAR["cutout_length"])
@@ -43,6 +43,7 @@ define_train_flags(**{k: _CIFAR[k] for k in (
     "batch_size", "learning_rate", "learning_rate_min", "momentum", "weight_decay", "epochs",
     "init_channels", "layers", "drop_path_prob", "auxiliary", "auxiliary_weight", "grad_clip")})
 define_retrain_flags()
+define_accelerator_flags()
 define_evaluate_flag()
 define_distribution_flags()
 define_output_flags(output_dir="runs/train")
@@ -51,7 +52,8 @@ FLAGS = absl_flags.FLAGS
 SETTINGS = ("dataset", "image_size", "batch_size", "seed", "learning_rate", "learning_rate_min",
             "momentum", "weight_decay", "epochs", "init_channels", "layers", "drop_path_prob",
             "auxiliary", "auxiliary_weight", "grad_clip", "cutout", "cutout_length", "stem",
-            "lr_schedule", "lr_decay_rate", "label_smoothing", "max_steps_per_epoch")
+            "lr_schedule", "lr_decay_rate", "label_smoothing", "max_steps_per_epoch",
+            "mixed_precision")
 FINISHED = "model_info.json"
 
 
@@ -81,7 +83,9 @@ def check_output_dir(out: str, settings: dict) -> bool:
     raise RcDartsError(f"--output_dir={out}: settings.json of the earlier run is unreadable "
                        f"({error}); pass --overwrite to start over") from None
   for key in sorted(set(settings) | set(previous)):
-    if previous.get(key) != settings.get(key):
+    # a setting added after the earlier run was written counts as its default there
+    default = FLAGS[key].default if key in FLAGS and key != "genotype" else None
+    if previous.get(key, default) != settings.get(key):
       shown = "the genotype" if key == "genotype" else (
           f"--{key}={settings.get(key)} (the earlier run used {previous.get(key)})")
       raise RcDartsError(f"--output_dir={out} holds a run with different settings: {shown}; "
@@ -167,7 +171,8 @@ def main(argv):
                           source.image_size, source.num_classes)
   exact = costs.genotype_cost(plan, genotype.normal, genotype.reduce, genotype.connection)
   keras.utils.set_random_seed(FLAGS.seed)
-  with strategy.scope():
+  from rc_darts_tf import precision
+  with strategy.scope(), precision.policy(FLAGS.mixed_precision):
     net = network.build_network(genotype, FLAGS.init_channels, FLAGS.layers, FLAGS.stem,
                                 source.image_size, source.num_classes, FLAGS.auxiliary,
                                 seed=FLAGS.seed)
@@ -179,10 +184,11 @@ def main(argv):
     schedule = training.learning_rate_schedule(
         FLAGS.lr_schedule, FLAGS.learning_rate, steps, FLAGS.epochs, FLAGS.learning_rate_min,
         FLAGS.lr_decay_rate)
-    optimizer = keras.optimizers.SGD(schedule, momentum=FLAGS.momentum)
+    optimizer = precision.loss_scaling(keras.optimizers.SGD(schedule, momentum=FLAGS.momentum),
+                                       FLAGS.mixed_precision)
     trainer = training.Trainer(net, source.num_classes, FLAGS.auxiliary_weight,
                                FLAGS.weight_decay, FLAGS.label_smoothing, FLAGS.grad_clip)
-    trainer.compile(optimizer=optimizer)
+    trainer.compile(optimizer=optimizer, jit_compile=FLAGS.jit_compile, auto_scale_loss=False)
     optimizer.build(net.trainable_variables)
   checkpoint = training.TrainCheckpoint(os.path.join(out, "checkpoints"), net, optimizer)
   start_epoch, history, best = 0, [], -1.0
@@ -211,7 +217,9 @@ def main(argv):
   print(f"train: {source.name}, {data_split.num_train} train / {data_split.num_test} test images, "
         f"{steps} steps/epoch x {FLAGS.epochs} epochs (batch {FLAGS.batch_size}"
         f"{', ' + str(strategy.num_replicas_in_sync) + ' replicas' if strategy.num_replicas_in_sync > 1 else ''}),"
-        f" preset {FLAGS.preset}")
+        f" preset {FLAGS.preset}"
+        + (", mixed_float16 with loss scaling" if FLAGS.mixed_precision else "")
+        + (", XLA (jit_compile)" if FLAGS.jit_compile else ""))
   print(f"  network: {FLAGS.layers} cells, C={FLAGS.init_channels}, {FLAGS.stem} stem, "
         f"{genotype.levels} level(s), connection {genotype.connection or 'fixed (DARTS)'}; "
         f"{exact.params:,} params, {exact.macs:,} MACs at {source.image_size}x{source.image_size}"

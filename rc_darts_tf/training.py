@@ -26,6 +26,7 @@ import numpy as np
 import tensorflow as tf
 
 from rc_darts_tf import network as network_lib
+from rc_darts_tf import precision
 
 
 class Trainer(keras.Model):
@@ -58,6 +59,7 @@ class Trainer(keras.Model):
     target = tf.one_hot(labels, self.num_classes)
     if self.label_smoothing:
       target = target * (1.0 - self.label_smoothing) + self.label_smoothing / self.num_classes
+    logits = tf.cast(logits, tf.float32)     # float16 under mixed precision
     losses = tf.nn.softmax_cross_entropy_with_logits(target, logits)
     return losses if per_example else tf.reduce_mean(losses)
 
@@ -73,12 +75,15 @@ class Trainer(keras.Model):
       if self.auxiliary:
         total = total + self.auxiliary_weight * self.cross_entropy(y, out["aux"])
       scaled = total / replicas
-    grads = tape.gradient(scaled, variables)
+      scale = precision.scale_of(self.optimizer, variables)   # mixed precision: loss scale S
+      if scale is not None:
+        scaled = scaled * scale
+    grads = precision.unscale(tape.gradient(scaled, variables), scale)
     if self.grad_clip:
       grads, _ = tf.clip_by_global_norm(grads, self.grad_clip / replicas)
     if self.weight_decay:
       grads = [g + (self.weight_decay / replicas) * v for g, v in zip(grads, variables)]
-    self.optimizer.apply_gradients(zip(grads, variables))
+    precision.apply(self.optimizer, grads, variables, scale)
     self.loss_tracker.update_state(loss)
     self.accuracy.update_state(y, logits)
     return {m.name: m.result() for m in self.metrics}
@@ -216,18 +221,39 @@ def _current_lr(optimizer) -> float:
   return float(lr.numpy() if hasattr(lr, "numpy") else lr)
 
 
+def float32_network(network: keras.Model) -> keras.Model:
+  """`network` itself, or, when it computes in float16 (--mixed_precision), a float32 copy with
+  the same weights: saved and exported networks compute in float32 whatever the training did."""
+  if network.dtype_policy.name != precision.MIXED:
+    return network
+
+  def clone(layer):
+    config = dict(layer.get_config(), dtype="float32")
+    return layer.__class__.from_config(config)
+
+  previous = keras.config.dtype_policy()
+  keras.config.set_dtype_policy("float32")   # sublayers a layer builds itself follow the global
+  try:
+    copy = keras.models.clone_model(network, clone_function=clone)
+  finally:
+    keras.config.set_dtype_policy(previous)
+  copy.set_weights(network.get_weights())
+  return copy
+
+
 def save_network(network: keras.Model, path: str) -> None:
-  """Save the inference network (logits only) as .keras, atomically."""
-  infer = network_lib.inference_model(network)
+  """Save the inference network (logits only, float32) as .keras, atomically."""
+  infer = network_lib.inference_model(float32_network(network))
   tmp = os.path.join(os.path.dirname(path), "." + os.path.basename(path) + ".tmp.keras")
   infer.save(tmp)
   os.replace(tmp, path)
 
 
 def export_saved_model(network: keras.Model, path: str) -> None:
-  """Write a SavedModel (serving signature: images -> logits) via Keras's export, atomically."""
+  """Write a SavedModel (serving signature: images -> logits, float32) via Keras's export,
+  atomically."""
   import shutil
-  infer = network_lib.inference_model(network)
+  infer = network_lib.inference_model(float32_network(network))
   tmp = path + ".tmp"
   if os.path.exists(tmp):
     shutil.rmtree(tmp)

@@ -150,14 +150,15 @@ class SearchMonitor(keras.callbacks.Callback):
     model = self.model
     theta = model.theta_cells.numpy()
     conn = model.theta_connection.numpy() if model.learn_connection else None
+    edges = model.theta_edges.numpy() if model.theta_edges is not None else None
     tau = float(model.temperature())
     phi = model.phi().numpy()
     phi = {r: phi[k] for k, r in enumerate(costs.RESOURCES)}
     if self.fit_budget and any(b is not None for b in self.bounds.values()):
       eq1, final, changes, seconds = derive.derive_in_budget(theta, conn, model.cost_tables,
-                                                             self.bounds, tau)
+                                                             self.bounds, tau, theta_edges=edges)
     else:
-      eq1 = final = derive.derive(theta, conn, model.levels, temperature=tau)
+      eq1 = final = derive.derive(theta, conn, model.levels, temperature=tau, theta_edges=edges)
       changes, seconds = [], None
     probs, conn_probs = model.softmax_weights()
     eq1 = derive.describe(eq1, self.plan, self.bounds, phi, self.settings)

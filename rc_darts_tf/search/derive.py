@@ -1,7 +1,8 @@
 """Eq. 1: discretise θ into a Genotype; the exact-budget derivation; the genotype's exact cost.
 
 Eq. 1 (DARTS's `_parse`): per node keep the 2 strongest predecessors, the strength of an edge
-being its largest softmax weight over the non-'none' ops; per kept edge take the argmax
+being its largest softmax weight over the non-'none' ops (times β̂_e, its normalised edge weight,
+in a partial-channel search: PC-DARTS); per kept edge take the argmax
 non-'none' op. Pairs are listed strongest edge first (ties go to the lower input index). The
 same top-2 rule selects σ(i ∈ A_j) in Φ (costs.top2_mask / CostModel.top2_mask). The connection
 op is the argmax of θ_connection. The weights are softmax(θ / τ) with the search's final
@@ -49,13 +50,15 @@ def parse_cell(probs: np.ndarray, strength: Optional[np.ndarray] = None) -> List
 
 
 def derive(theta_cells: np.ndarray, theta_connection: Optional[np.ndarray] = None,
-           levels: Optional[int] = None, temperature: float = 1.0) -> Genotype:
+           levels: Optional[int] = None, temperature: float = 1.0,
+           theta_edges: Optional[np.ndarray] = None) -> Genotype:
   """Eq. 1. θ [G, 14, 8] (G = levels + 1, last row: reduce), θ_connection [K] or None, the
-  softmax temperature τ > 0 (the search's final one) -> Genotype."""
+  softmax temperature τ > 0 (the search's final one), β [G, 14] of a partial-channel search or
+  None (PC-DARTS: an edge's strength is β̂_e · its largest non-'none' weight) -> Genotype."""
   theta_cells = np.asarray(theta_cells, np.float64)
   levels = theta_cells.shape[0] - 1 if levels is None else levels
   logp = costs.log_softmax(theta_cells / temperature)
-  strength = costs.edge_log_strength(theta_cells, temperature, NONE)
+  strength = costs.edge_log_strength(theta_cells, temperature, NONE, theta_edges)
   normal = [parse_cell(logp[g], strength[g]) for g in range(levels)]
   reduce = parse_cell(logp[levels], strength[levels])
   connection = None
@@ -229,18 +232,23 @@ def changes_between(before: Genotype, after: Genotype) -> List[str]:
 
 def solve_budget(theta_cells: np.ndarray, theta_connection: Optional[np.ndarray],
                  tables: costs.CostTables, bounds: Dict[str, Optional[Bounds]],
-                 temperature: float = 1.0, levels: Optional[int] = None) -> Genotype:
+                 temperature: float = 1.0, levels: Optional[int] = None,
+                 theta_edges: Optional[np.ndarray] = None) -> Genotype:
   """The exact-budget derivation: the genotype of highest Σ log softmax(θ / τ) over its chosen
-  ops whose exact cost (at the budget network, `tables`) is inside every bound.
+  ops (plus Σ log β̂ over its kept edges in a partial-channel search) whose exact cost (at the
+  budget network, `tables`) is inside every bound.
 
-  θ: [G, 14, 8] (G = levels + 1), θ_connection: [K] or None (fixed connection). Raises
+  θ: [G, 14, 8] (G = levels + 1), θ_connection: [K] or None (fixed connection), β: [G, 14] or
+  None. Raises
   BudgetError (one line with the exact achievable range) when no genotype of the space meets the
   bounds. Takes a few to a few tens of milliseconds (G·14·7 + K binaries).
   """
   theta_cells = np.asarray(theta_cells, np.float64)
   levels = theta_cells.shape[0] - 1 if levels is None else levels
   logp = costs.log_softmax(theta_cells / temperature)
-  strength = costs.edge_log_strength(theta_cells, temperature, NONE)
+  strength = costs.edge_log_strength(theta_cells, temperature, NONE, theta_edges)
+  if theta_edges is not None:   # one op per kept edge: log β̂_e counts once per kept edge
+    logp = logp + costs.edge_log_weights(theta_edges)[..., None]
   logp[..., NONE] = -np.inf
   conn_logp = conn_cost = None
   if tables.learn_connection and theta_connection is not None:
@@ -295,17 +303,19 @@ def check_feasible(tables: costs.CostTables, bounds: Dict[str, Optional[Bounds]]
 
 def derive_in_budget(theta_cells: np.ndarray, theta_connection: Optional[np.ndarray],
                      tables: costs.CostTables, bounds: Dict[str, Optional[Bounds]],
-                     temperature: float = 1.0):
-  """Eq. 1, then, when its exact cost is outside the bounds, `solve_budget`.
+                     temperature: float = 1.0, theta_edges: Optional[np.ndarray] = None):
+  """Eq. 1, then, when its exact cost is outside the bounds, `solve_budget` (β: [G, 14] of a
+  partial-channel search or None).
 
   Returns (Eq. 1 genotype, final genotype, list of changes, seconds the MILP took or None).
   """
-  eq1 = derive(theta_cells, theta_connection, temperature=temperature)
+  eq1 = derive(theta_cells, theta_connection, temperature=temperature, theta_edges=theta_edges)
   cost = costs.genotype_cost(tables.plan, eq1.normal, eq1.reduce, eq1.connection)
   if all(b is None or b.contains(cost.get(r)) for r, b in bounds.items()):
     return eq1, eq1, [], None
   started = time.perf_counter()
-  solved = solve_budget(theta_cells, theta_connection, tables, bounds, temperature)
+  solved = solve_budget(theta_cells, theta_connection, tables, bounds, temperature,
+                        theta_edges=theta_edges)
   seconds = time.perf_counter() - started
   solved = Genotype(normal=solved.normal, reduce=solved.reduce, normal_concat=eq1.normal_concat,
                     reduce_concat=eq1.reduce_concat, connection=solved.connection,

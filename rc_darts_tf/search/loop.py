@@ -45,7 +45,7 @@ class SearchLoop:
 
   def __init__(self, model, strategy, inputs, epochs: int, projection, monitor,
                checkpoint=None, checkpoint_steps: int = 0, writer=None, report_freq: int = 50,
-               chief: bool = True, out=sys.stdout):
+               chief: bool = True, out=sys.stdout, jit_compile: bool = False):
     self.model = model
     self.strategy = strategy
     self.inputs = inputs
@@ -58,6 +58,7 @@ class SearchLoop:
     self.report_freq = max(1, int(report_freq))
     self.chief = chief
     self.out = out
+    self.jit_compile = bool(jit_compile)
     self.global_step = 0
     self.epochs_done = 0
     self.epoch_sums = {}
@@ -103,9 +104,13 @@ class SearchLoop:
 
   def _build_step(self):
     strategy, model = self.strategy, self.model
+    # --jit_compile: each replica's step (SearchNetwork.search_step) is one XLA computation, as
+    # Keras's fit compiles its train step (tested on one device)
+    replica_step = (tf.function(model.search_step, jit_compile=True, autograph=False)
+                    if self.jit_compile else model.search_step)
 
     def step(batch):
-      logs = strategy.run(model.search_step, args=(batch,))
+      logs = strategy.run(replica_step, args=(batch,))
       return {name: dist.first_replica(strategy, value) for name, value in logs.items()}
 
     return tf.function(step, autograph=False, reduce_retracing=True)

@@ -10,6 +10,13 @@ the graph is ~10x smaller, so tracing takes seconds instead of minutes and the k
 
 An op of the registry without a batched form here still works: MixedOp then builds the registry
 layer once per edge (search version, affine=False) and sums them.
+
+Partial channels (PC-DARTS, Xu et al. 2020, `partial_channels` = K > 1): on every edge only the
+first C/K channels go through the candidate ops; the other C − C/K bypass them (max-pooled 2x2 at
+stride 2), the two parts are concatenated and the channels shuffled with K groups
+(`channel_shuffle`), so the next edge sees other channels. Each edge's output is weighted by its
+normalised edge weight β̂ (edge normalisation, given to `call` as `edge_weights`). The mixed op's
+kernels are then those of ops C/K wide; cost tables and Φ stay those of the derived network.
 """
 
 import math
@@ -36,8 +43,9 @@ def search_bn(x):
   if ctx is not None and ctx.num_replicas_in_sync > 1:
     return _sync_search_bn(x, ctx)
   channels = x.shape[-1]
+  # scale and offset are float32 for a float16 x too (the fused kernel's statistics are float32)
   y, _, _ = tf.compat.v1.nn.fused_batch_norm(
-      x, scale=tf.ones([channels], x.dtype), offset=tf.zeros([channels], x.dtype),
+      x, scale=tf.ones([channels], tf.float32), offset=tf.zeros([channels], tf.float32),
       epsilon=BN_EPSILON, is_training=True)
   return y
 
@@ -87,6 +95,19 @@ def grouped_pointwise(x, kernel):
   return tf.reshape(y, [-1, h, w, g * co])
 
 
+def channel_shuffle(x, groups):
+  """PC-DARTS's channel shuffle in NHWC: [..., C] -> [..., C], channel g·(C/groups) + i moves to
+  i·groups + g (a permutation; the identity for groups = 1). C must be divisible by groups."""
+  if groups == 1:
+    return x
+  c = x.shape[-1]
+  shape = tf.shape(x)
+  y = tf.reshape(x, tf.concat([shape[:-1], [groups, c // groups]], 0))
+  rank = len(x.shape)
+  y = tf.transpose(y, list(range(rank - 1)) + [rank, rank - 1])
+  return tf.reshape(y, shape)
+
+
 def _uniform(fan_in):
   """PyTorch's default conv init (kaiming_uniform with a=sqrt(5)): U(-1/sqrt(fan_in), +)."""
   bound = 1.0 / math.sqrt(fan_in)
@@ -96,13 +117,22 @@ def _uniform(fan_in):
 class MixedOp(keras.layers.Layer):
   """The mixed op of `num_inputs` edges into one node, all at the same stride.
 
-  call(inputs, probs): inputs is a list of num_inputs tensors [B, H, W, C]; probs is
-  [num_inputs, len(primitives)] (softmax of each edge's θ). Returns [B, H/stride, W/stride, C].
+  call(inputs, probs, edge_weights=None): inputs is a list of num_inputs tensors [B, H, W, C];
+  probs is [num_inputs, len(primitives)] (softmax of each edge's θ); edge_weights [num_inputs]
+  (β̂ of the edges, partial-channel search) or None (every edge weighs 1).
+  Returns [B, H/stride, W/stride, C]. partial_channels = K: 1/K of the channels go through the
+  ops (module docstring); K must divide C. Raises ValueError otherwise.
   """
 
-  def __init__(self, channels, stride=1, num_inputs=1, primitives=ops.PRIMITIVES, **kwargs):
+  def __init__(self, channels, stride=1, num_inputs=1, primitives=ops.PRIMITIVES,
+               partial_channels=1, **kwargs):
     super().__init__(**kwargs)
+    if partial_channels < 1 or channels % partial_channels:
+      raise ValueError(f"partial_channels={partial_channels} must be >= 1 and divide the "
+                       f"{channels} channels of {self.name}")
     self.channels = channels
+    self.partial_channels = int(partial_channels)
+    self.op_channels = channels // self.partial_channels   # C/K: the width the ops see
     self.stride = stride
     self.num_inputs = num_inputs
     self.primitives = tuple(primitives)
@@ -111,7 +141,7 @@ class MixedOp(keras.layers.Layer):
     self.fallback = {}
 
   def build(self, input_shape):
-    k, c = self.num_inputs, self.channels
+    k, c = self.num_inputs, self.op_channels
     pieces = []   # (key, shape, fan_in)
     for op in self.primitives:
       if op.startswith(("sep_conv_", "dil_conv_")) and op in BATCHED:
@@ -176,7 +206,7 @@ class MixedOp(keras.layers.Layer):
       odd = tf.pad(relu_x[:, 1:, 1:, :], [[0, 0], [0, 1], [0, 1], [0, 0]])[:, ::2, ::2, :]
       # Edge i's output is [conv1_i(even), conv2_i(odd)]: one kernel [k, C, C] whose output
       # columns are conv1's then conv2's, applied to the edge's even and odd pixels.
-      k, c = self.num_inputs, self.channels
+      k, c = self.num_inputs, self.op_channels
       h, w = _dims(even)
       both = tf.concat([tf.reshape(even, [-1, h, w, k, 1, c]),
                         tf.reshape(odd, [-1, h, w, k, 1, c])], axis=4)     # [B,h,w,k,2,C]
@@ -190,9 +220,14 @@ class MixedOp(keras.layers.Layer):
       return self._dil_block(kernels, x, op, "dw1", "pw1", s, 2)
     raise KeyError(op)
 
-  def call(self, inputs, probs):
-    k, c = self.num_inputs, self.channels
-    x = inputs[0] if k == 1 else tf.concat(list(inputs), axis=-1)
+  def call(self, inputs, probs, edge_weights=None):
+    k, c = self.num_inputs, self.op_channels
+    inputs = list(inputs)
+    bypass = None
+    if self.partial_channels > 1:
+      bypass = [x[..., c:] for x in inputs]
+      inputs = [x[..., :c] for x in inputs]
+    x = inputs[0] if k == 1 else tf.concat(inputs, axis=-1)
     relu_x = tf.nn.relu(x)
     per_channel = tf.gather(tf.cast(probs, x.dtype), np.repeat(np.arange(k), c), axis=0)  # [kC,n]
     kernels = self.kernels
@@ -203,18 +238,39 @@ class MixedOp(keras.layers.Layer):
         continue  # zero times anything: no output and no gradient, as in DARTS
       if op in self.fallback:
         for i, layer in enumerate(self.fallback[op]):
-          extra.append(probs[i, o] * layer(inputs[i]))
+          extra.append((i, probs[i, o] * layer(inputs[i])))
         continue
       term = self._op(kernels, op, x, relu_x) * per_channel[:, o]
       total = term if total is None else total + term
+    if bypass is None and edge_weights is None:
+      h, w = _dims(total)
+      out = tf.reduce_sum(tf.reshape(total, [-1, h, w, k, c]), axis=3) if k > 1 else total
+      return out + tf.add_n([t for _, t in extra]) if extra else out
+    return self._partial_output(total, extra, bypass, edge_weights)
+
+  def _partial_output(self, total, extra, bypass, edge_weights):
+    """Σ_i β̂_i · shuffle(concat(mixed_i, bypass_i)): [B, H', W', k·C/K] ops' outputs (edges
+    side by side) -> [B, H', W', C]. The shuffle is applied once, after the sum (it is linear)."""
+    k, c = self.num_inputs, self.op_channels
     h, w = _dims(total)
-    out = tf.reduce_sum(tf.reshape(total, [-1, h, w, k, c]), axis=3) if k > 1 else total
-    return out + tf.add_n(extra) if extra else out
+    per_edge = tf.reshape(total, [-1, h, w, k, c])
+    for i, term in extra:
+      per_edge = per_edge + tf.one_hot(i, k, dtype=term.dtype)[:, None] * term[..., None, :]
+    if bypass is not None:
+      if self.stride > 1:
+        bypass = [tf.nn.max_pool2d(b, 2, 2, "SAME") for b in bypass]
+      rest = self.channels - c
+      skipped = tf.reshape(bypass[0] if k == 1 else tf.concat(bypass, axis=-1),
+                           [-1, h, w, k, rest])
+      per_edge = tf.concat([per_edge, skipped], axis=-1)              # [B, H', W', k, C]
+    if edge_weights is not None:
+      per_edge = per_edge * tf.cast(edge_weights, per_edge.dtype)[:, None]
+    return channel_shuffle(tf.reduce_sum(per_edge, axis=3), self.partial_channels)
 
   def edge_weights(self, edge, op):
     """Weights of edge `edge`'s op `op`, shaped as the registry layer's (ops.build_op(...,
     affine=False)) trainable weights, in that layer's order."""
-    c = self.channels
+    c = self.op_channels
     kernels = self.kernels
     get = lambda name: kernels[f"{op}/{name}"]  # noqa: E731
     if op.startswith("sep_conv_"):
@@ -258,10 +314,12 @@ class SearchCell(keras.layers.Layer):
 
   Node j sums mixed ops over all its predecessors; in a reduction cell the edges from the two
   inputs are strided. call(s0, s1, probs, connection_probs): probs is this cell's group's
-  softmax(θ) [14, 8]; connection_probs softmax(θ_connection) or None (fixed preprocessing).
+  softmax(θ) [14, 8]; connection_probs softmax(θ_connection) or None (fixed preprocessing);
+  edge_weights [14] β̂ of the group's edges (partial-channel search) or None. partial_channels:
+  K of the mixed ops (MixedOp).
   """
 
-  def __init__(self, plan, learn_connection, **kwargs):
+  def __init__(self, plan, learn_connection, partial_channels=1, **kwargs):
     super().__init__(**kwargs)
     from rc_darts_tf import costs
     self.plan = plan
@@ -276,13 +334,14 @@ class SearchCell(keras.layers.Layer):
       self.pre1 = ops.ReLUConvBN(c, 1, 1, affine=False, name="pre1")
     self.learn_connection = learn_connection
     self.nodes = []
+    pc = dict(partial_channels=partial_channels)
     for j in range(costs.NUM_NODES):
       if plan.reduction:
-        strided = MixedOp(c, 2, 2, name=f"node{j}_inputs")
-        plain = MixedOp(c, 1, j, name=f"node{j}_nodes") if j else None
+        strided = MixedOp(c, 2, 2, name=f"node{j}_inputs", **pc)
+        plain = MixedOp(c, 1, j, name=f"node{j}_nodes", **pc) if j else None
         self.nodes.append((strided, plain))
       else:
-        self.nodes.append((MixedOp(c, 1, j + 2, name=f"node{j}"), None))
+        self.nodes.append((MixedOp(c, 1, j + 2, name=f"node{j}", **pc), None))
 
   def build_from_plan(self, batch=None):
     """Create every variable from the plan's shapes (no symbolic call of the cell)."""
@@ -295,7 +354,7 @@ class SearchCell(keras.layers.Layer):
         rest.build(None)
     self.built = True
 
-  def call(self, s0, s1, probs, connection_probs=None, training=None):
+  def call(self, s0, s1, probs, connection_probs=None, training=None, edge_weights=None):
     if self.learn_connection:
       s0 = self.pre0(s0, connection_probs, training=training)
       s1 = self.pre1(s1, connection_probs, training=training)
@@ -305,11 +364,13 @@ class SearchCell(keras.layers.Layer):
     states = [s0, s1]
     for j, (first, rest) in enumerate(self.nodes):
       start, end = self.ranges[j]
+      weights = (lambda a, b: None) if edge_weights is None else (  # noqa: E731
+          lambda a, b: edge_weights[a:b])
       if rest is None:
-        node = first(states, probs[start:end])
+        node = first(states, probs[start:end], weights(start, end))
       else:
-        node = first(states[:2], probs[start:start + 2])
+        node = first(states[:2], probs[start:start + 2], weights(start, start + 2))
         if j:
-          node = node + rest(states[2:], probs[start + 2:end])
+          node = node + rest(states[2:], probs[start + 2:end], weights(start + 2, end))
       states.append(node)
     return tf.concat(states[2:], axis=-1)

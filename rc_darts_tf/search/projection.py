@@ -91,12 +91,16 @@ class Projection:
     self.count = tf.Variable(0, dtype=tf.int64, trainable=False, name="projection_count")
     self.theta_cells = None
     self.theta_connection = None
+    self.theta_edges = None
     self._fn = None
 
-  def bind(self, theta_cells, theta_connection=None):
-    """Attach the θ variables the projection moves; the projection function is traced once."""
+  def bind(self, theta_cells, theta_connection=None, theta_edges=None):
+    """Attach the θ variables the projection moves (theta_cells [G, 14, 8], theta_connection
+    [K] or None) and β [G, 14] of a partial-channel search or None, which the projection reads
+    (it selects σ) but does not move; the projection function is traced once."""
     self.theta_cells = theta_cells
     self.theta_connection = theta_connection
+    self.theta_edges = theta_edges
     self._fn = tf.function(self._project if self.method == "penalty" else self._project_newton,
                            autograph=False)
     self._finish_fn = tf.function(lambda: self._project_newton(discrete=True), autograph=False)
@@ -141,7 +145,12 @@ class Projection:
 
   def _phi(self, flat, temperature=1.0):
     cells, connection = self._split(flat)
-    return self.cost_model.expected(cells, connection, temperature)
+    return self.cost_model.expected(cells, connection, temperature,
+                                    theta_edges=self._edges(cells.dtype))
+
+  def _edges(self, dtype):
+    return (None if self.theta_edges is None else
+            tf.cast(tf.convert_to_tensor(self.theta_edges), dtype))
 
   def _theta0(self):
     parts = [tf.reshape(tf.convert_to_tensor(self.theta_cells), [-1])]
@@ -161,7 +170,8 @@ class Projection:
 
   def _eq1(self, flat, temperature):
     cells, connection = self._split(flat)
-    return self.cost_model.eq1(cells, connection, temperature)
+    return self.cost_model.eq1(cells, connection, temperature,
+                               theta_edges=self._edges(cells.dtype))
 
   def _project_newton(self, discrete=False):
     # float64: at a low temperature softmax weights of 1e-20 are ordinary, their squares are not

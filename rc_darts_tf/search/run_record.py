@@ -29,11 +29,14 @@ def read_run_file(output_dir: str) -> Optional[dict]:
                        "--overwrite") from None
 
 
-def settings_difference(saved: dict, current: dict) -> list:
-  """The settings (name=saved -> current) that differ; [] when a resume is allowed."""
+def settings_difference(saved: dict, current: dict, defaults: Optional[dict] = None) -> list:
+  """The settings (name=saved -> current) that differ; [] when a resume is allowed. A setting
+  that a record written by an older version lacks counts as its default (`defaults`), so adding
+  a setting does not refuse the runs written before it."""
   diffs = []
+  defaults = defaults or {}
   for name in sorted(set(saved) | set(current)):
-    a, b = saved.get(name), current.get(name)
+    a, b = saved.get(name, defaults.get(name)), current.get(name)
     if json.dumps(a) != json.dumps(b):
       diffs.append(f"--{name}={a} -> {b}")
   return diffs

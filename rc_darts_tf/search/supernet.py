@@ -3,7 +3,11 @@
 θ lives in two Keras variables kept out of the weight optimizer:
   theta_cells       [G, 14, 8]: rows 0..levels-1 are the normal-cell levels (normal cells split
                     evenly by depth), row `levels` is the reduce cells' θ;
-  theta_connection  [4]: the connection cell's θ (only with learn_connection).
+  theta_connection  [4]: the connection cell's θ (only with learn_connection);
+  theta_edges       [G, 14]: β, the edge weights of a partial-channel search (PC-DARTS, only with
+                    partial_channels K > 1): node j's edges weigh β̂ = softmax of β over its
+                    incoming edges (costs.edge_log_weights), not τ-annealed, and β̂ enters the
+                    edge strength of σ in Φ and of derivation.
 The mixed ops, Φ, the projection and the derivation all weigh the candidates by softmax(θ / τ).
 The temperature τ is annealed exponentially over the search, τ(t) = τ_0 · (τ_1 / τ_0)^(t / T) at
 step t of T (`temperature_init` τ_0, `temperature_final` τ_1, `total_steps` T; t is the weight
@@ -28,7 +32,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from rc_darts_tf import costs, ops
+from rc_darts_tf import costs, ops, precision
 from rc_darts_tf.search.mixed import SearchCell
 from rc_darts_tf.search.projection import Projection
 
@@ -40,8 +44,15 @@ class SearchNetwork(keras.Model):
                bounds=None, weight_decay=3e-4, arch_weight_decay=1e-3, grad_clip=5.0,
                projection_lr=3e-4, projection_iters=500, lambda_init=1.0, lambda_decay=0.95,
                seed=None, temperature_init=1.0, temperature_final=1.0, total_steps=None,
-               projection_method="newton", **kwargs):
+               projection_method="newton", partial_channels=1, **kwargs):
+    # θ stays float32 under mixed precision: the model does not autocast its own variables (θ);
+    # its layers (stem, cells, classifier) follow the dtype policy.
+    kwargs.setdefault("autocast", False)
     super().__init__(**kwargs)
+    if partial_channels < 1 or init_channels % partial_channels:
+      raise ValueError(f"partial_channels={partial_channels} must be >= 1 and divide "
+                       f"init_channels={init_channels}")
+    self.partial_channels = int(partial_channels)
     if temperature_init <= 0 or temperature_final <= 0:
       raise ValueError(f"temperatures must be > 0, got {temperature_init}, {temperature_final}")
     self.temperature_init = float(temperature_init)
@@ -62,7 +73,8 @@ class SearchNetwork(keras.Model):
     self.stem_conv = keras.layers.Conv2D(c_stem, 3, padding="same", use_bias=False,
                                          name="stem_conv")
     self.stem_bn = ops.batch_norm(True, name="stem_bn")
-    self.cells = [SearchCell(plan, learn_connection, name=f"cell{plan.index}")
+    self.cells = [SearchCell(plan, learn_connection, partial_channels=self.partial_channels,
+                             name=f"cell{plan.index}")
                   for plan in self.plan.cells]
     self.gap = keras.layers.GlobalAveragePooling2D(name="gap")
     self.classifier = keras.layers.Dense(num_classes, name="classifier")
@@ -73,12 +85,16 @@ class SearchNetwork(keras.Model):
     self.theta_connection = self.add_weight(shape=(len(ops.CONNECTION_PRIMITIVES),),
                                             initializer=init, name="theta_connection",
                                             trainable=learn_connection)
+    self.theta_edges = (self.add_weight(shape=(self.plan.num_groups, costs.NUM_EDGES),
+                                        initializer=init, name="theta_edges")
+                        if self.partial_channels > 1 else None)
     self.projection = Projection(self.cost_model, bounds, lr=projection_lr,
                                  max_iters=projection_iters, lambda_init=lambda_init,
                                  lambda_decay=lambda_decay, method=projection_method,
                                  temperature=self.temperature).bind(
                                      self.theta_cells,
-                                     self.theta_connection if learn_connection else None)
+                                     self.theta_connection if learn_connection else None,
+                                     self.theta_edges)
     self.trackers = {name: keras.metrics.Mean(name=name) for name in
                      ("loss", "acc", "arch_loss", "arch_acc", "phi_params", "phi_macs",
                       "eq1_params", "eq1_macs", "feasible", "temperature")}
@@ -89,11 +105,13 @@ class SearchNetwork(keras.Model):
 
   @property
   def arch_variables(self):
-    return [self.theta_cells] + ([self.theta_connection] if self.learn_connection else [])
+    return ([self.theta_cells] + ([self.theta_connection] if self.learn_connection else []) +
+            ([self.theta_edges] if self.theta_edges is not None else []))
 
   @property
   def weight_variables(self):
-    arch = {id(v) for v in (self.theta_cells, self.theta_connection)}
+    arch = {id(v) for v in (self.theta_cells, self.theta_connection, self.theta_edges)
+            if v is not None}
     return [v for v in self.trainable_variables if id(v) not in arch]
 
   def count_weight_params(self) -> int:
@@ -128,23 +146,28 @@ class SearchNetwork(keras.Model):
     tau = self.temperature() if temperature is None else temperature
     probs = tf.nn.softmax(self.theta_cells / tau, axis=-1)
     conn = tf.nn.softmax(self.theta_connection / tau) if self.learn_connection else None
+    edges = (tf.exp(costs.edge_log_weights_tf(self.theta_edges))
+             if self.theta_edges is not None else None)
     s = self.stem_bn(self.stem_conv(x), training=training)
     s0 = s1 = s
     for cell in self.cells:
-      s0, s1 = s1, cell(s0, s1, probs[cell.plan.group], conn, training=training)
-    return self.classifier(self.gap(s1))
+      s0, s1 = s1, cell(s0, s1, probs[cell.plan.group], conn, training=training,
+                        edge_weights=None if edges is None else edges[cell.plan.group])
+    return tf.cast(self.classifier(self.gap(s1)), tf.float32)   # float16 under mixed precision
 
   def phi(self, temperature=None):
     """Φ per resource [M] (params, MACs) at the current θ and τ (Eq. 6), float32."""
     tau = self.temperature() if temperature is None else temperature
     return self.cost_model.expected(self.theta_cells,
-                                    self.theta_connection if self.learn_connection else None, tau)
+                                    self.theta_connection if self.learn_connection else None, tau,
+                                    theta_edges=self.theta_edges)
 
   def eq1_cost(self, temperature=None):
     """Exact cost [M] of the network Eq. 1 derives from the current θ and τ, float32."""
     tau = self.temperature() if temperature is None else temperature
     return self.cost_model.eq1(self.theta_cells,
-                               self.theta_connection if self.learn_connection else None, tau)
+                               self.theta_connection if self.learn_connection else None, tau,
+                               theta_edges=self.theta_edges)
 
   def softmax_weights(self, temperature=None):
     """(softmax(θ_cells / τ) [G, 14, 8], softmax(θ_connection / τ) [K] or None) as NumPy."""
@@ -157,10 +180,16 @@ class SearchNetwork(keras.Model):
   # -- training -------------------------------------------------------------------------------
 
   def compile(self, optimizer, arch_optimizer, **kwargs):
+    """Keras's compile plus θ's optimizer. Under the mixed_float16 policy both optimizers are
+    wrapped in keras.optimizers.LossScaleOptimizer (dynamic loss scaling; precision.py)."""
     kwargs.setdefault("jit_compile", False)  # XLA compile of a supernet takes minutes on CPU
-    super().compile(optimizer=optimizer, **kwargs)
+    mixed = self.dtype_policy.name == precision.MIXED
+    optimizer = precision.loss_scaling(optimizer, mixed)
+    arch_optimizer = precision.loss_scaling(arch_optimizer, mixed)
+    super().compile(optimizer=optimizer, auto_scale_loss=False, **kwargs)
     self.arch_optimizer = arch_optimizer
-    for opt in (optimizer, arch_optimizer):
+    for opt in (optimizer, arch_optimizer, precision.inner(optimizer),
+                precision.inner(arch_optimizer)):
       # search_step hands the optimizers gradients already averaged over the replicas; Keras's
       # own all-reduce (a SUM) would count them num_replicas times.
       opt._all_reduce_sum_gradients = lambda grads_and_vars: list(grads_and_vars)
@@ -176,8 +205,9 @@ class SearchNetwork(keras.Model):
   def metrics(self):
     return list(self.trackers.values())
 
-  def _loss_and_grads(self, x, y, tau):
-    """Cross-entropy, logits and the gradients w.r.t. (w, θ) of one batch.
+  def _loss_and_grads(self, x, y, tau, scale=None):
+    """Cross-entropy, logits and the gradients w.r.t. (w, θ) of one batch (with a loss scale S:
+    of S · loss, divided by S again, so the float16 backward pass does not underflow).
 
     A tf.function of its own, called twice by train_step: the supernet's forward and backward
     pass is traced once instead of twice (time to first step), and after TensorFlow inlines the
@@ -187,8 +217,9 @@ class SearchNetwork(keras.Model):
       logits = self(x, training=True, temperature=tau)
       loss = tf.reduce_mean(
           keras.losses.sparse_categorical_crossentropy(y, logits, from_logits=True))
+      scaled = loss if scale is None else loss * scale
     w_vars, a_vars = self.weight_variables, self.arch_variables
-    grads = tape.gradient(loss, w_vars + a_vars)
+    grads = precision.unscale(tape.gradient(scaled, w_vars + a_vars), scale)
     return loss, logits, grads[:len(w_vars)], grads[len(w_vars):]
 
   def use_synchronized_batch_norm(self, enabled: bool = True):
@@ -222,20 +253,22 @@ class SearchNetwork(keras.Model):
       grad_fn = self._grad_fn
     w_vars = self.weight_variables
     tau = self.temperature()     # before the weight step moves the iteration count
-    loss, logits, grads, _ = grad_fn(x, y, tau)
+    scale = precision.scale_of(self.optimizer)
+    loss, logits, grads, _ = grad_fn(x, y, tau, scale)
     grads = _replica_mean(ctx, grads)
     if self.grad_clip:
       grads, _ = tf.clip_by_global_norm(grads, self.grad_clip)
     if self.weight_decay:
       grads = [g + self.weight_decay * v for g, v in zip(grads, w_vars)]
-    self.optimizer.apply(grads, w_vars)
+    precision.apply(self.optimizer, grads, w_vars, scale)
 
     a_vars = self.arch_variables
-    arch_loss, val_logits, _, a_grads = grad_fn(x_val, y_val, tau)
+    a_scale = precision.scale_of(self.arch_optimizer)
+    arch_loss, val_logits, _, a_grads = grad_fn(x_val, y_val, tau, a_scale)
     a_grads = _replica_mean(ctx, a_grads)
     if self.arch_weight_decay:
       a_grads = [g + self.arch_weight_decay * v for g, v in zip(a_grads, a_vars)]
-    self.arch_optimizer.apply(a_grads, a_vars)
+    precision.apply(self.arch_optimizer, a_grads, a_vars, a_scale)
 
     loss, acc, arch_loss, arch_acc = _replica_mean(
         ctx, [loss, _accuracy(y, logits), arch_loss, _accuracy(y_val, val_logits)])
