@@ -108,6 +108,13 @@ def channel_shuffle(x, groups):
   return tf.reshape(y, shape)
 
 
+def subsample(x, stride):
+  """x[:, ::stride, ::stride, :] as a max pool with a 1x1 window (the same values and shape for
+  any H, W): its gradient (MaxPoolGrad) takes about a third of StridedSliceGrad's time on CPU
+  (64 x 32 x 32 x 80, forward + backward: 5.8 vs 16.4 ms)."""
+  return tf.nn.max_pool2d(x, 1, stride, "VALID")
+
+
 def _uniform(fan_in):
   """PyTorch's default conv init (kaiming_uniform with a=sqrt(5)): U(-1/sqrt(fan_in), +)."""
   bound = 1.0 / math.sqrt(fan_in)
@@ -186,7 +193,7 @@ class MixedOp(keras.layers.Layer):
     k = self.num_inputs
     x = tf.nn.relu(x)
     if stride > 1 and dilation > 1:  # DARTS's strided dilated conv reads the even pixels only
-      x = x[:, ::stride, ::stride, :]
+      x = subsample(x, stride)
       stride, dilation = 1, 1
     kernel = kernels[f"{op}/{dw}"]
     x = tf.nn.depthwise_conv2d(x, kernel, [1, stride, stride, 1], "SAME",
@@ -202,8 +209,8 @@ class MixedOp(keras.layers.Layer):
     if op == "skip_connect":
       if s == 1:
         return x
-      even = relu_x[:, ::2, ::2, :]
-      odd = tf.pad(relu_x[:, 1:, 1:, :], [[0, 0], [0, 1], [0, 1], [0, 0]])[:, ::2, ::2, :]
+      even = subsample(relu_x, 2)
+      odd = subsample(tf.pad(relu_x[:, 1:, 1:, :], [[0, 0], [0, 1], [0, 1], [0, 0]]), 2)
       # Edge i's output is [conv1_i(even), conv2_i(odd)]: one kernel [k, C, C] whose output
       # columns are conv1's then conv2's, applied to the edge's even and odd pixels.
       k, c = self.num_inputs, self.op_channels
