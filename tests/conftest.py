@@ -23,5 +23,14 @@ def image_tree(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
+def tiny_tree_16(tmp_path_factory):
+  """3 classes x (8 train + 2 test) unique 16x16 PNG images: the smallest tree a CLI search or
+  retraining runs on."""
+  root = tmp_path_factory.mktemp("tiny_tree_16")
+  return helpers.make_image_tree(str(root), classes=3, train_per_class=8, test_per_class=2,
+                                 size=16)
+
+
+@pytest.fixture(scope="session")
 def rng():
   return np.random.default_rng(0)

@@ -51,3 +51,12 @@ def error_lines(stderr):
       continue  # I0000 ... port.cc: oneDNN notice
     lines.append(line)
   return lines
+
+
+def search_batch(rng, batch=6, size=16, classes=3):
+  """One random search step's data: ((x_train, y_train), (x_val, y_val)), x [batch, size, size, 3]
+  float32, y [batch] int32 in [0, classes)."""
+  def half():
+    return (rng.standard_normal((batch, size, size, 3)).astype(np.float32),
+            rng.integers(0, classes, batch).astype(np.int32))
+  return half(), half()

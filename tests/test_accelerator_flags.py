@@ -22,18 +22,15 @@ from rc_darts_tf.budget import Bounds
 from rc_darts_tf import genotype as genotype_lib
 from rc_darts_tf.search import derive
 from rc_darts_tf.search.supernet import SearchNetwork
-from tests.helpers import error_lines, make_image_tree, run_entry
+from tests.helpers import error_lines, run_entry, search_batch
 
 STEPS = 3
 DARTS_V2 = genotype_lib.resolve("DARTS_V2")
 
 
-def _batches(seed=0, n=STEPS, size=16):
+def _batches(seed=0, n=STEPS):
   rng = np.random.default_rng(seed)
-  return [((rng.standard_normal((4, size, size, 3)).astype(np.float32),
-            rng.integers(0, 3, 4).astype(np.int32)),
-           (rng.standard_normal((4, size, size, 3)).astype(np.float32),
-            rng.integers(0, 3, 4).astype(np.int32))) for _ in range(n)]
+  return [search_batch(rng, batch=4) for _ in range(n)]
 
 
 def _search(mixed=False, jit=False, learn_connection=True):
@@ -165,17 +162,11 @@ def test_retraining_with_mixed_precision_and_its_float32_copy(plain_retrain):
                              atol=5e-2)
 
 
-@pytest.fixture(scope="module")
-def tiny_tree(tmp_path_factory):
-  root = tmp_path_factory.mktemp("accel_tree")
-  return make_image_tree(str(root), classes=3, train_per_class=4, test_per_class=2, size=16)
-
-
-def test_train_main_mixed_precision_writes_a_float32_model(tmp_path, tiny_tree):
+def test_train_main_mixed_precision_writes_a_float32_model(tmp_path, tiny_tree_16):
   out = tmp_path / "train"
-  result = run_entry("rc_darts_tf.train_main", f"--dataset=imagefolder:{tiny_tree}",
+  result = run_entry("rc_darts_tf.train_main", f"--dataset=imagefolder:{tiny_tree_16}",
                      "--genotype=DARTS_V2", "--preset=none", "--layers=3", "--init_channels=4",
-                     "--epochs=1", "--batch_size=4", "--mixed_precision",
+                     "--epochs=1", "--batch_size=4", "--max_steps_per_epoch=3", "--mixed_precision",
                      "--noauxiliary", "--nocutout", f"--output_dir={out}", timeout=600)
   assert result.returncode == 0, result.stderr[-3000:]
   assert error_lines(result.stderr) == []

@@ -13,7 +13,7 @@ from rc_darts_tf.budget import Bounds
 from rc_darts_tf.search import derive
 from rc_darts_tf.search.mixed import MixedOp, channel_shuffle
 from rc_darts_tf.search.supernet import SearchNetwork
-from tests.helpers import error_lines, make_image_tree, run_entry
+from tests.helpers import error_lines, run_entry, search_batch
 
 
 def _shuffle_reference(x, groups):
@@ -154,10 +154,7 @@ def test_partial_search_step_moves_beta_and_keeps_phi_of_the_derived_network(pc_
   assert any(v is net.theta_edges for v in net.arch_variables)
   np.testing.assert_array_equal(net.cost_tables.cells, full.cost_tables.cells)  # full width
   rng = np.random.default_rng(0)
-  batch = lambda: ((rng.standard_normal((6, 16, 16, 3)).astype(np.float32),  # noqa: E731
-                    rng.integers(0, 3, 6).astype(np.int32)),
-                   (rng.standard_normal((6, 16, 16, 3)).astype(np.float32),
-                    rng.integers(0, 3, 6).astype(np.int32)))
+  batch = lambda: search_batch(rng)  # noqa: E731
   step = tf.function(net.train_step)
   beta_before = net.theta_edges.numpy().copy()
   for _ in range(2):
@@ -176,16 +173,10 @@ def test_partial_search_step_moves_beta_and_keeps_phi_of_the_derived_network(pc_
       net.cost_tables, theta, conn, tau, theta_edges=beta), rtol=1e-5)
 
 
-@pytest.fixture(scope="module")
-def tiny_tree(tmp_path_factory):
-  root = tmp_path_factory.mktemp("pc_tree")
-  return make_image_tree(str(root), classes=3, train_per_class=8, test_per_class=2, size=16)
-
-
-def test_search_main_partial_channels_records_beta(tmp_path, tiny_tree):
+def test_search_main_partial_channels_records_beta(tmp_path, tiny_tree_16):
   out = tmp_path / "run"
   result = run_entry(
-      "rc_darts_tf.search_main", f"--dataset=imagefolder:{tiny_tree}", f"--output_dir={out}",
+      "rc_darts_tf.search_main", f"--dataset=imagefolder:{tiny_tree_16}", f"--output_dir={out}",
       "--batch_size=4", "--epochs=1", "--init_channels=4", "--layers=3", "--levels=1",
       "--partial_channels=2", "--budget_params=:1e9", "--projection_iters=5", "--report_freq=1",
       timeout=600)
@@ -201,8 +192,8 @@ def test_search_main_partial_channels_records_beta(tmp_path, tiny_tree):
   assert [list(map(list, cell)) for cell in again.normal] == genotype["normal"]
 
 
-def test_search_main_refuses_partial_channels_that_do_not_divide(tmp_path, tiny_tree):
-  result = run_entry("rc_darts_tf.search_main", f"--dataset=imagefolder:{tiny_tree}",
+def test_search_main_refuses_partial_channels_that_do_not_divide(tmp_path, tiny_tree_16):
+  result = run_entry("rc_darts_tf.search_main", f"--dataset=imagefolder:{tiny_tree_16}",
                      f"--output_dir={tmp_path / 'run'}", "--init_channels=8",
                      "--partial_channels=3", "--budget_params=:1e9", timeout=120)
   assert result.returncode == 2

@@ -15,7 +15,7 @@ from rc_darts_tf.search import derive
 from rc_darts_tf.search.mixed import MixedOp
 from rc_darts_tf.search.projection import Projection
 from rc_darts_tf.search.supernet import SearchNetwork
-from tests.helpers import error_lines, make_image_tree, run_entry
+from tests.helpers import error_lines, make_image_tree, run_entry, search_batch
 
 
 @pytest.mark.parametrize("num_inputs, stride", [(1, 1), (3, 1), (2, 2), (1, 2)])
@@ -219,10 +219,7 @@ def test_train_step_updates_weights_and_theta_and_is_traced_once():
               keras.optimizers.Adam(3e-2, beta_1=0.5, beta_2=0.999))
   net.build_optimizers()
   rng = np.random.default_rng(0)
-  batch = lambda: ((rng.standard_normal((6, 16, 16, 3)).astype(np.float32),  # noqa: E731
-                    rng.integers(0, 3, 6).astype(np.int32)),
-                   (rng.standard_normal((6, 16, 16, 3)).astype(np.float32),
-                    rng.integers(0, 3, 6).astype(np.int32)))
+  batch = lambda: search_batch(rng)  # noqa: E731
   step = tf.function(net.train_step)
   w_before = [v.numpy().copy() for v in net.weight_variables]
   theta_before = net.theta_cells.numpy().copy()
