@@ -1,5 +1,5 @@
-"""The one source of truth for cost: params and MACs of every op, cell and network, and the
-expected cost Φ(θ) of the search (RC-DARTS Eq. 6).
+"""Every cost: params and MACs of every op (the formulas are search_space.py's), cell and
+network, and the expected cost Φ(θ) of the search (RC-DARTS Eq. 6).
 
 Units (see docs/DESIGN.md):
   params  trainable weights of the inference network without the auxiliary head, BN γ/β included,
@@ -18,128 +18,21 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
+from rc_darts_tf import search_space
+# The cell topology and the cost formulas of layers and ops live in search_space (TensorFlow-free,
+# the search space as data); they are re-exported here, where every cost is computed.
+from rc_darts_tf.search_space import (  # noqa: F401
+    EDGES, NODE_EDGE_RANGES, NUM_EDGES, NUM_INPUTS, NUM_NODES, Cost, bn_cost, conv_cost,
+    dense_cost, depthwise_cost, dil_conv_block_cost, dil_conv_cost, group_conv_cost, out_size,
+    pool_cost, relu_conv_bn_cost, sep_conv_cost, skip_cost, zero_cost)
+
 RESOURCES = ("params", "macs")
-NUM_NODES = 4                                   # intermediate nodes per cell
-NUM_EDGES = sum(2 + j for j in range(NUM_NODES))  # 14
-# edge e of node j comes from input i: EDGES[e] = (j, i); nodes' edges are contiguous
-EDGES = tuple((j, i) for j in range(NUM_NODES) for i in range(2 + j))
-NODE_EDGE_RANGES = tuple((sum(2 + k for k in range(j)), sum(2 + k for k in range(j + 1)))
-                         for j in range(NUM_NODES))
 
-
-@dataclasses.dataclass(frozen=True)
-class Cost:
-  params: int = 0
-  macs: int = 0
-
-  def __add__(self, other):
-    return Cost(self.params + other.params, self.macs + other.macs)
-
-  def __mul__(self, k):
-    return Cost(self.params * k, self.macs * k)
-
-  def as_dict(self):
-    return {"params": int(self.params), "macs": int(self.macs)}
-
-  def get(self, resource):
-    return getattr(self, resource)
-
-
-def out_size(h: int, stride: int) -> int:
-  return -(-h // stride)
-
-
-# ---------------------------------------------------------------------------------------------
-# Primitive layers
-
-
-def conv_cost(c_in, c_out, h, w, kernel=1, stride=1, groups=1, bias=False) -> Cost:
-  """Conv2D (k x k, groups) at stride s on an h x w input."""
-  ho, wo = out_size(h, stride), out_size(w, stride)
-  weights = kernel * kernel * (c_in // groups) * c_out
-  return Cost(weights + (c_out if bias else 0), weights * ho * wo)
-
-
-def depthwise_cost(c, h, w, kernel, stride=1) -> Cost:
-  ho, wo = out_size(h, stride), out_size(w, stride)
-  return Cost(c * kernel * kernel, c * kernel * kernel * ho * wo)
-
-
-def bn_cost(c, affine=True) -> Cost:
-  return Cost(2 * c if affine else 0, 0)
-
-
-def dense_cost(c_in, c_out, bias=True) -> Cost:
-  return Cost(c_in * c_out + (c_out if bias else 0), c_in * c_out)
-
-
-# ---------------------------------------------------------------------------------------------
-# Candidate ops: cost(c_in, c_out, h, w, stride, affine) -> Cost, h x w = input size
-
-
-def zero_cost(c_in, c_out, h, w, stride=1, affine=True) -> Cost:
-  return Cost()
-
-
-def pool_cost(c_in, c_out, h, w, stride=1, affine=True) -> Cost:
-  return Cost()  # the search's BN after a pool has no γ/β; a derived pool has no BN
-
-
-def skip_cost(c_in, c_out, h, w, stride=1, affine=True) -> Cost:
-  """Identity at stride 1, FactorizedReduce (two 1x1 stride-2 convs to c_out/2 each, BN) at 2."""
-  if stride == 1:
-    return Cost()
-  half = conv_cost(c_in, c_out // 2, h, w, 1, 2)
-  return half * 2 + bn_cost(c_out, affine)
-
-
-def dil_conv_block_cost(c_in, c_out, h, w, kernel, stride, affine) -> Cost:
-  """ReLU -> depthwise k x k at stride s -> 1x1 to c_out -> BN (dilation does not change cost)."""
-  ho, wo = out_size(h, stride), out_size(w, stride)
-  return (depthwise_cost(c_in, h, w, kernel, stride) + conv_cost(c_in, c_out, ho, wo) +
-          bn_cost(c_out, affine))
-
-
-def sep_conv_cost(kernel):
-  def cost(c_in, c_out, h, w, stride=1, affine=True) -> Cost:
-    ho, wo = out_size(h, stride), out_size(w, stride)
-    return (dil_conv_block_cost(c_in, c_out, h, w, kernel, stride, affine) +
-            dil_conv_block_cost(c_out, c_out, ho, wo, kernel, 1, affine))
-  cost.__name__ = f"sep_conv_{kernel}x{kernel}_cost"
-  return cost
-
-
-def dil_conv_cost(kernel):
-  def cost(c_in, c_out, h, w, stride=1, affine=True) -> Cost:
-    return dil_conv_block_cost(c_in, c_out, h, w, kernel, stride, affine)
-  cost.__name__ = f"dil_conv_{kernel}x{kernel}_cost"
-  return cost
-
-
-def group_conv_cost(groups):
-  def cost(c_in, c_out, h, w, stride=1, affine=True) -> Cost:
-    return conv_cost(c_in, c_out, h, w, 1, stride, groups) + bn_cost(c_out, affine)
-  cost.__name__ = f"group_conv_1x1_g{groups}_cost"
-  return cost
-
-
-def relu_conv_bn_cost(c_in, c_out, h, w, stride=1, affine=True) -> Cost:
-  """DARTS's fixed 1x1 preprocessing."""
-  return conv_cost(c_in, c_out, h, w, 1, stride) + bn_cost(c_out, affine)
-
-
-# The candidate ops by name, in DARTS's order (θ's columns follow it), with their cost functions.
-# ops.py pairs each name with its Keras layer; the names live here, free of TensorFlow, so that
-# genotypes and budgets can be checked before TensorFlow is imported.
-CELL_OP_COSTS = {
-    "none": zero_cost, "max_pool_3x3": pool_cost, "avg_pool_3x3": pool_cost,
-    "skip_connect": skip_cost, "sep_conv_3x3": sep_conv_cost(3), "sep_conv_5x5": sep_conv_cost(5),
-    "dil_conv_3x3": dil_conv_cost(3), "dil_conv_5x5": dil_conv_cost(5)}
-CONNECTION_OP_COSTS = {
-    "dil_conv_3x3": dil_conv_cost(3), "conv_1x1": group_conv_cost(1),
-    "group_conv_1x1_g2": group_conv_cost(2), "group_conv_1x1_g4": group_conv_cost(4)}
-PRIMITIVES = tuple(CELL_OP_COSTS)                      # = ops.PRIMITIVES
-CONNECTION_PRIMITIVES = tuple(CONNECTION_OP_COSTS)     # = ops.CONNECTION_PRIMITIVES
+# The default space's ops by name, in θ's column order, with their cost formulas.
+CELL_OP_COSTS = {op.name: op.cost for op in search_space.DEFAULT.cell_ops}
+CONNECTION_OP_COSTS = {op.name: op.cost for op in search_space.DEFAULT.connection_ops}
+PRIMITIVES = search_space.DEFAULT.primitives                        # = ops.PRIMITIVES
+CONNECTION_PRIMITIVES = search_space.DEFAULT.connection_primitives  # = ops.CONNECTION_PRIMITIVES
 
 
 def op_cost(name, c_in, c_out, h, w, stride=1, affine=True, connection=False) -> Cost:

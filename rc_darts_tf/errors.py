@@ -20,3 +20,8 @@ class BudgetError(RcDartsError):
 
 class GenotypeError(RcDartsError):
   """A genotype (file, string or name) is malformed or uses unknown ops / bad node indices."""
+
+
+class SearchSpaceError(RcDartsError):
+  """A search space is unknown, or a saved file records other ops or another op order than this
+  version's space of that name (θ's columns would be read as other ops)."""

@@ -8,7 +8,8 @@ cell concatenates (a non-empty subset of 2..5), and a connection op (None = DART
 ReLU-conv-BN preprocessing / factorized reduce).
 
 Forms:
-  JSON file     what the search writes (`save` / `load`): {"format_version": 1, "normal":
+  JSON file     what the search writes (`save` / `load`): {"format_version": 1, "search_space":
+                {"name": ..., "cell_ops": [...], "connection_ops": [...]}, "normal":
                 [[[op, input], ...], ...], "reduce": [[op, input], ...], "normal_concat": [...],
                 "reduce_concat": [...], "connection": op or null, "meta": {...}}; written
                 atomically, so a reader never sees a partial file
@@ -31,18 +32,19 @@ import json
 import os
 from typing import Any, Dict, List, Optional, Tuple
 
+from rc_darts_tf import search_space as search_space_lib
 from rc_darts_tf.errors import GenotypeError
 from rc_darts_tf.io_utils import atomic_write_text
 
 FORMAT_VERSION = 1
-NUM_NODES = 4                                  # intermediate nodes per cell
+NUM_NODES = search_space_lib.NUM_NODES         # intermediate nodes per cell
 PAIRS_PER_CELL = 2 * NUM_NODES                 # 2 incoming edges per node
-STATES = tuple(range(2, 2 + NUM_NODES))        # states a cell may concatenate: 2..5
+STATES = tuple(range(search_space_lib.NUM_INPUTS, search_space_lib.NUM_INPUTS + NUM_NODES))  # 2..5
 DEFAULT_CONCAT = STATES
 FIELDS = ("normal", "normal_concat", "reduce", "reduce_concat")  # DARTS's namedtuple order
 EXTRA_FIELDS = ("connection",)                 # ours, by keyword only (not in DARTS's namedtuple)
-JSON_KEYS = ("format_version", "normal", "reduce", "normal_concat", "reduce_concat",
-             "connection", "meta")
+JSON_KEYS = ("format_version", "search_space", "normal", "reduce", "normal_concat",
+             "reduce_concat", "connection", "meta")
 ACCEPTED_FORMS = ("a genotype JSON file (as the search writes), a DARTS-style 'Genotype(normal="
                   "[...], normal_concat=[...], reduce=[...], reduce_concat=[...])' string, or a "
                   "registered name")
@@ -80,17 +82,15 @@ REGISTRY: Dict[str, str] = {
 REGISTRY["DARTS"] = REGISTRY["DARTS_V2"]     # as in DARTS's genotypes.py
 
 
-def cell_ops() -> Tuple[str, ...]:
-  """Op names a derived cell may use: ops.PRIMITIVES without 'none' (read from costs.py, which
-  holds them without TensorFlow: a genotype is checked before TensorFlow is imported)."""
-  from rc_darts_tf import costs
-  return tuple(op for op in costs.PRIMITIVES if op != "none")
+def cell_ops(space: str = search_space_lib.DEFAULT.name) -> Tuple[str, ...]:
+  """Op names a derived cell of search space `space` may use: its cell ops without 'none' (from
+  search_space.py, free of TensorFlow: a genotype is checked before TensorFlow is imported)."""
+  return tuple(op for op in search_space_lib.get(space).primitives if op != "none")
 
 
-def connection_ops() -> Tuple[str, ...]:
-  """Op names a genotype's connection may use (ops.CONNECTION_PRIMITIVES, from costs.py)."""
-  from rc_darts_tf import costs
-  return tuple(costs.CONNECTION_PRIMITIVES)
+def connection_ops(space: str = search_space_lib.DEFAULT.name) -> Tuple[str, ...]:
+  """Op names a genotype's connection may use in search space `space`."""
+  return search_space_lib.get(space).connection_primitives
 
 
 def _short(value, limit=80) -> str:
@@ -120,6 +120,7 @@ class Genotype:
   reduce_concat: Tuple[int, ...] = DEFAULT_CONCAT
   connection: Optional[str] = None
   meta: Dict[str, Any] = dataclasses.field(default_factory=dict)
+  search_space: str = search_space_lib.DEFAULT.name
 
   def __post_init__(self):
     if isinstance(self.normal, (list, tuple)):
@@ -141,14 +142,18 @@ class Genotype:
     if not isinstance(self.normal, list) or not self.normal:
       raise GenotypeError(f"{source}: 'normal' must be a list of at least one normal cell (one "
                           f"per level, levels >= 1), got {_short(self.normal)}")
+    if self.search_space not in search_space_lib.SPACES:
+      raise GenotypeError(f"{source}: unknown search space {_short(self.search_space)}; known: "
+                          f"{', '.join(search_space_lib.SPACES)}")
     for level, cell in enumerate(self.normal):
-      _check_cell(cell, f"{source}: normal cell (level {level})")
-    _check_cell(self.reduce, f"{source}: reduce cell")
+      _check_cell(cell, f"{source}: normal cell (level {level})", self.search_space)
+    _check_cell(self.reduce, f"{source}: reduce cell", self.search_space)
     for name in ("normal_concat", "reduce_concat"):
       _check_concat(getattr(self, name), f"{source}: {name}")
-    if self.connection is not None and self.connection not in connection_ops():
+    known = connection_ops(self.search_space)
+    if self.connection is not None and self.connection not in known:
       raise GenotypeError(f"{source}: unknown connection op {_short(self.connection)}; known: "
-                          f"{', '.join(connection_ops())} (or null for DARTS's fixed 1x1)")
+                          f"{', '.join(known)} (or null for DARTS's fixed 1x1)")
     if not isinstance(self.meta, dict):
       raise GenotypeError(f"{source}: 'meta' must be a JSON object (dict), got "
                           f"{type(self.meta).__name__}")
@@ -158,6 +163,7 @@ class Genotype:
     """The JSON form (see the module docstring); `meta` is included as is."""
     return {
         "format_version": FORMAT_VERSION,
+        "search_space": search_space_lib.get(self.search_space).record(),
         "normal": [[[op, i] for op, i in cell] for cell in self.normal],
         "reduce": [[op, i] for op, i in self.reduce],
         "normal_concat": list(self.normal_concat),
@@ -203,11 +209,23 @@ class Genotype:
       meta = {}
     if not isinstance(meta, dict):
       raise GenotypeError(f"{source}: meta must be a JSON object, got {type(meta).__name__}")
+    # The recorded space: its name picks the op names the cells are checked against (a file
+    # written before spaces were recorded holds DARTS-space ops); then its op order must be this
+    # version's.
+    record = d.get("search_space")
+    name = record.get("name") if isinstance(record, dict) else None
     genotype = cls(normal=[_pairs(cell, f"{source}: normal cell (level {level})")
                            for level, cell in enumerate(normal)],
                    reduce=_pairs(d["reduce"], f"{source}: reduce cell"),
-                   connection=connection, meta=dict(meta), **concats)
-    return genotype.validate(source)
+                   connection=connection, meta=dict(meta),
+                   search_space=name if name in search_space_lib.SPACES
+                   else search_space_lib.DEFAULT.name, **concats)
+    genotype.validate(source)
+    try:
+      search_space_lib.check_record(record, source)
+    except search_space_lib.SearchSpaceError as error:
+      raise GenotypeError(str(error)) from None
+    return genotype
 
   @property
   def is_darts(self) -> bool:
@@ -272,12 +290,12 @@ def _pairs(cell, where):
   return [tuple(pair) for pair in cell]
 
 
-def _check_cell(cell, where):
+def _check_cell(cell, where, space=search_space_lib.DEFAULT.name):
   if not isinstance(cell, (list, tuple)) or len(cell) != PAIRS_PER_CELL:
     count = len(cell) if isinstance(cell, (list, tuple)) else type(cell).__name__
     raise GenotypeError(f"{where}: has {count} (op, input) pairs, expected {PAIRS_PER_CELL} "
                         f"(2 per node, {NUM_NODES} nodes)")
-  known = cell_ops()
+  known = cell_ops(space)
   for k, pair in enumerate(cell):
     if not isinstance(pair, (list, tuple)) or len(pair) != 2:
       raise GenotypeError(f"{where}: pair {k} {_short(pair)} is not an (op, input) pair")

@@ -36,9 +36,9 @@ and costs exactly what costs.py says:
       runs. A standalone int8 RELU (or LEAKY_RELU) is not delegated: it split the study network
       into 26 XNNPACK partitions.
 
-Add an op: write its layer (or reuse one), add one `OpSpec` line to `CELL_OPS` or
-`CONNECTION_OPS` with its factory, and its name and cost function to costs.CELL_OP_COSTS or
-costs.CONNECTION_OP_COSTS (the names without TensorFlow; importing ops checks that both agree).
+Add an op: declare it (name, family, cost formula, caption) in a space of search_space.py, the
+TensorFlow-free module that is the search space, then write its layer (or reuse one) and add its
+builder to `BUILDERS` here (importing ops checks that every op of every space has one).
 """
 
 import contextlib
@@ -48,7 +48,7 @@ from typing import Callable, Dict
 import keras
 import tensorflow as tf
 
-from rc_darts_tf import costs
+from rc_darts_tf import search_space
 
 BN_EPSILON = 1e-5
 BN_MOMENTUM = 0.9
@@ -302,53 +302,48 @@ class OpSpec:
   """One candidate: how to build it and what it costs.
 
   build(c_in, c_out, stride, affine) -> keras Layer
-  cost(c_in, c_out, h, w, stride, affine) -> costs.Cost (params, macs)
+  cost(c_in, c_out, h, w, stride, affine) -> search_space.Cost (params, macs)
   """
 
   name: str
   build: Callable[..., keras.layers.Layer]
-  cost: Callable[..., "costs.Cost"]
+  cost: Callable[..., search_space.Cost]
 
 
 def _skip(c_in, c_out, stride, affine):
   return Identity() if stride == 1 else FactorizedReduce(c_out, affine)
 
 
-CELL_OPS: Dict[str, OpSpec] = {spec.name: spec for spec in [
-    OpSpec("none", lambda c_in, c_out, s, a: Zero(s), costs.CELL_OP_COSTS["none"]),
-    OpSpec("max_pool_3x3", lambda c_in, c_out, s, a: Pool("max", s, bn=not a),
-           costs.CELL_OP_COSTS["max_pool_3x3"]),
-    OpSpec("avg_pool_3x3", lambda c_in, c_out, s, a: Pool("avg", s, bn=not a),
-           costs.CELL_OP_COSTS["avg_pool_3x3"]),
-    OpSpec("skip_connect", _skip, costs.CELL_OP_COSTS["skip_connect"]),
-    OpSpec("sep_conv_3x3", lambda c_in, c_out, s, a: SepConv(c_out, 3, s, a),
-           costs.CELL_OP_COSTS["sep_conv_3x3"]),
-    OpSpec("sep_conv_5x5", lambda c_in, c_out, s, a: SepConv(c_out, 5, s, a),
-           costs.CELL_OP_COSTS["sep_conv_5x5"]),
-    OpSpec("dil_conv_3x3", lambda c_in, c_out, s, a: DilConv(c_out, 3, s, 2, a),
-           costs.CELL_OP_COSTS["dil_conv_3x3"]),
-    OpSpec("dil_conv_5x5", lambda c_in, c_out, s, a: DilConv(c_out, 5, s, 2, a),
-           costs.CELL_OP_COSTS["dil_conv_5x5"]),
-]}
+# The Keras builder of every op name of every search space: build(c_in, c_out, stride, affine).
+# The names, their order (θ's columns), families and costs are search_space's.
+BUILDERS: Dict[str, Callable[..., keras.layers.Layer]] = {
+    "none": lambda c_in, c_out, s, a: Zero(s),
+    "max_pool_3x3": lambda c_in, c_out, s, a: Pool("max", s, bn=not a),
+    "avg_pool_3x3": lambda c_in, c_out, s, a: Pool("avg", s, bn=not a),
+    "skip_connect": _skip,
+    "sep_conv_3x3": lambda c_in, c_out, s, a: SepConv(c_out, 3, s, a),
+    "sep_conv_5x5": lambda c_in, c_out, s, a: SepConv(c_out, 5, s, a),
+    "dil_conv_3x3": lambda c_in, c_out, s, a: DilConv(c_out, 3, s, 2, a),
+    "dil_conv_5x5": lambda c_in, c_out, s, a: DilConv(c_out, 5, s, 2, a),
+    "conv_1x1": lambda c_in, c_out, s, a: GroupConv1x1(c_out, 1, s, a),
+    "group_conv_1x1_g2": lambda c_in, c_out, s, a: GroupConv1x1(c_out, 2, s, a),
+    "group_conv_1x1_g4": lambda c_in, c_out, s, a: GroupConv1x1(c_out, 4, s, a),
+}
+_MISSING = sorted({name for space in search_space.SPACES.values()
+                   for name in space.all_ops()} - set(BUILDERS))
+if _MISSING:
+  raise ImportError(f"ops.BUILDERS has no Keras builder for search-space ops {_MISSING}")
 
-CONNECTION_OPS: Dict[str, OpSpec] = {spec.name: spec for spec in [
-    OpSpec("dil_conv_3x3", lambda c_in, c_out, s, a: DilConv(c_out, 3, s, 2, a),
-           costs.CONNECTION_OP_COSTS["dil_conv_3x3"]),
-    OpSpec("conv_1x1", lambda c_in, c_out, s, a: GroupConv1x1(c_out, 1, s, a),
-           costs.CONNECTION_OP_COSTS["conv_1x1"]),
-    OpSpec("group_conv_1x1_g2", lambda c_in, c_out, s, a: GroupConv1x1(c_out, 2, s, a),
-           costs.CONNECTION_OP_COSTS["group_conv_1x1_g2"]),
-    OpSpec("group_conv_1x1_g4", lambda c_in, c_out, s, a: GroupConv1x1(c_out, 4, s, a),
-           costs.CONNECTION_OP_COSTS["group_conv_1x1_g4"]),
-]}
+CELL_OPS: Dict[str, OpSpec] = {
+    op.name: OpSpec(op.name, BUILDERS[op.name], op.cost)
+    for op in search_space.DEFAULT.cell_ops}
+CONNECTION_OPS: Dict[str, OpSpec] = {
+    op.name: OpSpec(op.name, BUILDERS[op.name], op.cost)
+    for op in search_space.DEFAULT.connection_ops}
 
-# DARTS's order; θ columns follow it. costs.py holds the same names without TensorFlow (genotype
-# and budget checks run before TensorFlow is imported); the two must list the same ops in order.
-PRIMITIVES = tuple(CELL_OPS)
-CONNECTION_PRIMITIVES = tuple(CONNECTION_OPS)
-if PRIMITIVES != costs.PRIMITIVES or CONNECTION_PRIMITIVES != costs.CONNECTION_PRIMITIVES:
-  raise ImportError("ops.CELL_OPS / CONNECTION_OPS and costs.CELL_OP_COSTS / CONNECTION_OP_COSTS "
-                    "must name the same ops in the same order")
+# DARTS's order; θ columns follow it (search_space.DEFAULT).
+PRIMITIVES = search_space.DEFAULT.primitives
+CONNECTION_PRIMITIVES = search_space.DEFAULT.connection_primitives
 
 
 def build_op(name, c_in, c_out, stride=1, affine=True, connection=False):

@@ -112,10 +112,13 @@ def output_plan(out, settings, chief=True):
 
   A directory holding a search with the same settings resumes; with other settings, or holding
   another kind of run, it is refused unless --overwrite (then the run starts afresh)."""
+  from rc_darts_tf import search_space
   from rc_darts_tf.errors import RcDartsError
   from rc_darts_tf.search import run_record as ckpt   # no TensorFlow: a refusal stays fast
   record = ckpt.read_run_file(out) if not FLAGS.overwrite else None
   if record is not None:
+    # a checkpoint's θ columns follow the op order of the space it was written with
+    search_space.check_record(record.get("search_space"), f"--output_dir={out} ({ckpt.RUN_FILE})")
     diffs = ckpt.settings_difference(record["settings"], settings,
                                      {name: FLAGS[name].default for name in settings})
     if diffs:
@@ -138,7 +141,7 @@ def main(argv):
     cli.fail("rc-darts-search", f"unexpected arguments {' '.join(argv[1:])!r}: all options are "
              "flags")
   from rc_darts_tf import distribute as dist
-  from rc_darts_tf import io_utils
+  from rc_darts_tf import io_utils, search_space
   from rc_darts_tf.errors import RcDartsError
   if FLAGS.init_channels % FLAGS.partial_channels:
     raise RcDartsError(f"flag --partial_channels={FLAGS.partial_channels}: must divide "
@@ -246,7 +249,8 @@ def main(argv):
   if chief:
     io_utils.atomic_write_text(os.path.join(out, "flags.txt"), FLAGS.flags_into_string())
     io_utils.atomic_write_text(os.path.join(out, ckpt.RUN_FILE), json.dumps(
-        {"format_version": ckpt.FORMAT_VERSION, "settings": settings}, indent=2) + "\n")
+        {"format_version": ckpt.FORMAT_VERSION, "settings": settings,
+         "search_space": search_space.DEFAULT.record()}, indent=2) + "\n")
   writer = tf.summary.create_file_writer(os.path.join(own, "tensorboard", "search"))
   monitor.writer = projection.writer = writer
   loop.writer = tf.summary.create_file_writer(os.path.join(own, "tensorboard", "train"))
@@ -306,7 +310,8 @@ def main(argv):
   theta_path = os.path.join(own, "theta.npz")
   tmp = f"{theta_path}.tmp{os.getpid()}.npz"
   arrays = dict(theta_cells=model.theta_cells.numpy(),
-                theta_connection=model.theta_connection.numpy())
+                theta_connection=model.theta_connection.numpy(),
+                search_space=np.array(search_space.record_text(search_space.DEFAULT)))
   if model.theta_edges is not None:
     arrays["theta_edges"] = model.theta_edges.numpy()
   np.savez(tmp, **arrays)

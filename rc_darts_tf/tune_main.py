@@ -96,9 +96,8 @@ check(FLAGS, "layer_choices", lambda v: bool(v) and all(p.isdigit() and int(p) >
 def channel_step(genotype, stem: str) -> int:
   """C must keep every layer valid: even (factorized reduce, ImageNet stem's C/2) and divisible
   by the connection op's groups."""
-  groups = {"group_conv_1x1_g2": 2, "group_conv_1x1_g4": 4}.get(genotype.connection, 1)
-  step = max(2, groups)
-  return step
+  from rc_darts_tf import search_space
+  return search_space.DEFAULT.channel_step(genotype.connection)
 
 
 def budget_of():

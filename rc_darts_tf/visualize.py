@@ -33,37 +33,26 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from rc_darts_tf import costs
+from rc_darts_tf import costs, search_space
 from rc_darts_tf.errors import RcDartsError
 
 FORMATS = ("png", "svg")
 DPI = 150
 NUM_NODES = costs.NUM_NODES
-# The θ columns' order, ops.PRIMITIVES (ops.py imports TensorFlow; tests hold the two equal).
-CELL_PRIMITIVES = ("none", "max_pool_3x3", "avg_pool_3x3", "skip_connect", "sep_conv_3x3",
-                   "sep_conv_5x5", "dil_conv_3x3", "dil_conv_5x5")
-CONNECTION_PRIMITIVES = ("dil_conv_3x3", "conv_1x1", "group_conv_1x1_g2", "group_conv_1x1_g4")
+# The θ columns' order, families, line styles and captions: the search space's (search_space.py).
+CELL_PRIMITIVES = search_space.DEFAULT.primitives
+CONNECTION_PRIMITIVES = search_space.DEFAULT.connection_primitives
 
 # Okabe-Ito palette, one colour per op family; line style tells the ops of one family apart.
 FAMILY_COLORS = {"sep_conv": "#0072B2", "dil_conv": "#D55E00", "pool": "#009E73",
                  "skip": "#505050", "none": "#A0A0A0", "conv": "#CC79A7"}
-OP_STYLES = {
-    "none": ("none", ":"),
-    "max_pool_3x3": ("pool", "-"), "avg_pool_3x3": ("pool", "--"),
-    "skip_connect": ("skip", "-"),
-    "sep_conv_3x3": ("sep_conv", "-"), "sep_conv_5x5": ("sep_conv", "--"),
-    "dil_conv_3x3": ("dil_conv", "-"), "dil_conv_5x5": ("dil_conv", "--"),
-    "conv_1x1": ("conv", "-"), "group_conv_1x1_g2": ("conv", "--"),
-    "group_conv_1x1_g4": ("conv", ":"),
-}
+OP_STYLES = {name: (op.family, op.linestyle)
+             for space in search_space.SPACES.values() for name, op in space.all_ops().items()}
 # DARTS's figure colours: inputs darkseagreen2, intermediate nodes lightblue, output
 # palegoldenrod.
 NODE_COLORS = {"input": "#B4EEB4", "node": "#ADD8E6", "output": "#EEE8AA"}
 CONNECTION_TEXT = {
-    "dil_conv_3x3": "ReLU → 3×3 depthwise conv (dilation 2) → 1×1 conv → BN",
-    "conv_1x1": "ReLU → 1×1 conv → BN",
-    "group_conv_1x1_g2": "ReLU → 1×1 conv, 2 groups → BN → channel shuffle",
-    "group_conv_1x1_g4": "ReLU → 1×1 conv, 4 groups → BN → channel shuffle",
+    **{op.name: op.text for space in search_space.SPACES.values() for op in space.connection_ops},
     None: "ReLU → 1×1 conv → BN  (FactorizedReduce on $c_{k-2}$ after a reduction cell)",
 }
 
@@ -656,6 +645,9 @@ def _history(path: str):
       if missing:
         raise RcDartsError(f"{where} lacks {', '.join(missing)} (not written by rc-darts-search?)")
       phi, epochs, probs = z["phi"], z["theta_epochs"], z["theta_softmax"]
+      # θ's columns are the recorded space's ops (older files: DARTS's)
+      search_space.check_record_text(
+          str(z["search_space"]) if "search_space" in z.files else None, where)
   except RcDartsError:
     raise
   except (zipfile.BadZipFile, ValueError, OSError, EOFError, KeyError) as error:
@@ -738,8 +730,12 @@ def read_search_dir(search_dir: str) -> SearchRecord:
     try:
       with np.load(theta_path, allow_pickle=False) as z:
         conn = np.asarray(z["theta_connection"], np.float64).reshape(-1)
+        search_space.check_record_text(
+            str(z["search_space"]) if "search_space" in z.files else None, theta_path)
       if conn.shape == (len(CONNECTION_PRIMITIVES),) and np.all(np.isfinite(conn)):
         connection_probs = np.exp(conn - conn.max()) / np.exp(conn - conn.max()).sum()
+    except search_space.SearchSpaceError:
+      raise                # θ of another op order: refused, not drawn as these ops
     except Exception:  # noqa: BLE001 - the bars are optional; a bad theta.npz only drops them
       connection_probs = None
   return SearchRecord(genotype, phi, epochs, probs, projections, bounds, connection_probs)

@@ -156,6 +156,61 @@ def test_mismatched_checkpoint_is_refused_and_changes_nothing(runs, tree, tmp_pa
   assert _snapshot(copy) == before
 
 
+def _reordered_space():
+  from rc_darts_tf import search_space
+  record = search_space.DEFAULT.record()
+  ops = list(record["cell_ops"])
+  ops[4], ops[5] = ops[5], ops[4]
+  return {**record, "cell_ops": ops}
+
+
+def test_every_saved_file_of_a_search_records_its_space(runs):
+  from rc_darts_tf import search_space
+  whole, _, _ = runs
+  record = search_space.DEFAULT.record()
+  assert json.loads((whole / "genotype.json").read_text())["search_space"] == record
+  assert json.loads((whole / "search_run.json").read_text())["search_space"] == record
+  for name in ("theta.npz", "search_history.npz"):
+    with np.load(whole / name) as z:
+      assert json.loads(str(z["search_space"])) == record, name
+
+
+def test_a_run_record_of_another_op_order_is_refused_and_changes_nothing(runs, tree, tmp_path):
+  whole, _, _ = runs
+  copy = tmp_path / "copy"
+  shutil.copytree(whole, copy)
+  record = json.loads((copy / "search_run.json").read_text())
+  (copy / "search_run.json").write_text(json.dumps({**record,
+                                                    "search_space": _reordered_space()}))
+  before = _snapshot(copy)
+  result = run_entry("rc_darts_tf.search_main", *_args(tree, copy), timeout=TIMEOUT)
+  assert result.returncode == 2, result.stderr[-2000:]
+  lines = error_lines(result.stderr)
+  assert len(lines) == 1 and "search_run.json" in lines[0], lines
+  assert "θ's columns would name other ops" in lines[0], lines
+  assert _snapshot(copy) == before
+
+
+def test_a_checkpoint_of_another_op_order_is_refused(tmp_path):
+  import keras
+  from rc_darts_tf.errors import SearchSpaceError
+  from rc_darts_tf.search.checkpoint import SearchCheckpoint
+  from rc_darts_tf.search.supernet import SearchNetwork
+  net = SearchNetwork(num_classes=3, init_channels=4, layers=3, levels=1, image_size=8)
+  net.compile(keras.optimizers.SGD(0.1, momentum=0.9), keras.optimizers.Adam(1e-3))
+  net.build_optimizers()
+  directory = str(tmp_path / "checkpoints")
+  saved = SearchCheckpoint(directory, net)
+  saved.save(1, 0, {"note": 1})
+  assert SearchCheckpoint(directory, net).restore() == {"note": 1}   # its own space: restored
+  saved.state.assign(json.dumps({"note": 1, "search_space": _reordered_space()}))
+  saved.manager.save(checkpoint_number=2)
+  with pytest.raises(SearchSpaceError) as info:
+    SearchCheckpoint(directory, net).restore()
+  assert "\n" not in str(info.value) and "search-2" in str(info.value)
+  assert "θ's columns would name other ops" in str(info.value)
+
+
 def test_non_finite_loss_stops_at_once_and_keeps_the_last_good_checkpoint(tree, tmp_path):
   out = tmp_path / "nan"
   result = run_entry("rc_darts_tf.search_main",

@@ -11,7 +11,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from rc_darts_tf import costs, ops
+from rc_darts_tf import costs, ops, search_space
 from rc_darts_tf.budget import Bounds
 from rc_darts_tf.genotype import save as save_genotype
 from rc_darts_tf.search import derive
@@ -196,12 +196,14 @@ class SearchMonitor(keras.callbacks.Callback):
 
   def save_histories(self, path):
     """For plots (npz, atomic): phi [S, 6] = (step, Φ params, Φ MACs, Eq. 1 params, Eq. 1 MACs,
-    τ) every `every_n_steps` steps; theta_softmax [E, G, 14, 8] = softmax(θ / τ) per epoch."""
+    τ) every `every_n_steps` steps; theta_softmax [E, G, 14, 8] = softmax(θ / τ) per epoch (columns
+    in the order of `search_space`, the space's record as JSON)."""
     tmp = f"{path}.tmp{os.getpid()}.npz"
     phi = np.array(self.phi_history, np.float64)
     if phi.size == 0:
       phi = phi.reshape(0, 2 + 2 * len(costs.RESOURCES))
     np.savez(tmp, phi=phi,
              theta_epochs=np.array([e for e, _ in self.theta_history], np.int32),
-             theta_softmax=np.array([p for _, p in self.theta_history], np.float32))
+             theta_softmax=np.array([p for _, p in self.theta_history], np.float32),
+             search_space=np.array(search_space.record_text(search_space.DEFAULT)))
     os.replace(tmp, path)

@@ -23,6 +23,7 @@ from typing import Optional
 
 import tensorflow as tf
 
+from rc_darts_tf import search_space
 from rc_darts_tf.errors import RcDartsError
 
 # The run record (search_run.json) and the directory name need no TensorFlow: a refusal of
@@ -92,12 +93,16 @@ class SearchCheckpoint:
       first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
       raise RcDartsError(f"checkpoint {path} is truncated or does not match this run "
                          f"({first[:200]}): remove {self.directory} or pass --overwrite") from None
+    # θ's columns follow the op order of the space the checkpoint was written with (checkpoints
+    # written before spaces were recorded: DARTS's); nothing has been written yet
+    search_space.check_record(state.pop("search_space", None) if isinstance(state, dict)
+                              else None, f"checkpoint {path}")
     return state
 
   def save(self, step: int, epoch: int, state: dict) -> str:
     self.step.assign(step)
     self.epoch.assign(epoch)
-    self.state.assign(json.dumps(state))
+    self.state.assign(json.dumps({**state, "search_space": search_space.DEFAULT.record()}))
     return self.manager.save(checkpoint_number=step)
 
 
