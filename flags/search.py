@@ -77,6 +77,14 @@ def define_search_flags(flag_values=absl_flags.FLAGS, *, arch_learning_rate=None
       "Write a search checkpoint every this many steps (and at every epoch end); a run started "
       "again with the same --output_dir resumes from the newest one. 0 = at epoch ends only.",
       lower_bound=0, flag_values=flag_values)
+  from rc_darts_tf import search_space   # TensorFlow-free: the spaces as data
+  absl_flags.DEFINE_enum(
+      "search_space", search_space.DEFAULT.name, list(search_space.SPACES),
+      "The candidate ops: " + "; ".join(
+          f"{name} ({space.description}: "
+          f"{', '.join(op for op in space.primitives if op != 'none')})"
+          for name, space in search_space.SPACES.items())
+      + ". θ has one column per op; the space is recorded in every file the search writes.", flag_values=flag_values)
   absl_flags.DEFINE_integer(
       "partial_channels", 1,
       "K of partial-channel search (PC-DARTS, Xu et al. 2020): 1/K of every edge's channels go "

@@ -36,11 +36,9 @@ CONNECTION_PRIMITIVES = search_space.DEFAULT.connection_primitives  # = ops.CONN
 
 
 def op_cost(name, c_in, c_out, h, w, stride=1, affine=True, connection=False) -> Cost:
-  """Cost of the registered op `name` (see ops.py) at this geometry."""
-  table = CONNECTION_OP_COSTS if connection else CELL_OP_COSTS
-  if name not in table:
-    raise KeyError(f"unknown {'connection ' if connection else ''}op {name!r}")
-  return table[name](c_in, c_out, h, w, stride, affine)
+  """Cost of op `name` of any search space (search_space.find_op) at this geometry; KeyError for
+  an unknown name."""
+  return search_space.find_op(name, connection).cost(c_in, c_out, h, w, stride, affine)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -192,13 +190,17 @@ class CostTables:
   plan: NetworkPlan
   learn_connection: bool
   fixed: np.ndarray            # [M]
-  cells: np.ndarray            # [M, G, 14, 8]   (G = levels + 1, last = reduce)
-  connection: np.ndarray       # [M, K] (K = 4 connection ops; zeros when not learned)
+  cells: np.ndarray            # [M, G, E, O]   (G = levels + 1, last = reduce; O cell ops)
+  connection: np.ndarray       # [M, K] (K connection ops; zeros when not learned)
+  space: search_space.SearchSpace = search_space.DEFAULT   # whose ops the O and K columns are
 
 
-def cost_tables(plan: NetworkPlan, learn_connection: bool) -> CostTables:
-  primitives = PRIMITIVES
-  connections = CONNECTION_PRIMITIVES
+def cost_tables(plan: NetworkPlan, learn_connection: bool,
+                space: search_space.SearchSpace = search_space.DEFAULT) -> CostTables:
+  """The tables u of Φ (RC-DARTS Eq. 6) for `plan`: cells [M, G, E, O] (O = the space's cell
+  ops, θ's columns), connection [M, K] (K = its connection ops) and the fixed part [M]."""
+  primitives = space.primitives
+  connections = space.connection_primitives
   m = len(RESOURCES)
   cells = np.zeros([m, plan.num_groups, NUM_EDGES, len(primitives)], np.float64)
   connection = np.zeros([m, len(connections)], np.float64)
@@ -217,7 +219,8 @@ def cost_tables(plan: NetworkPlan, learn_connection: bool) -> CostTables:
     else:
       fixed = fixed + preprocess_costs(cell, None)
   return CostTables(plan, learn_connection,
-                    np.array([fixed.get(r) for r in RESOURCES], np.float64), cells, connection)
+                    np.array([fixed.get(r) for r in RESOURCES], np.float64), cells, connection,
+                    space)
 
 
 def edge_strength(probs: np.ndarray, none_index: int = 0) -> np.ndarray:

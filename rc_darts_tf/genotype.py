@@ -93,6 +93,19 @@ def connection_ops(space: str = search_space_lib.DEFAULT.name) -> Tuple[str, ...
   return search_space_lib.get(space).connection_primitives
 
 
+def infer_space(normal, reduce, connection) -> str:
+  """The first search space (search_space.SPACES order: DARTS's first) holding every op of these
+  cells and the connection op: the space of a genotype given without a record (a DARTS-style
+  string, a hand-written file). DARTS's when none does (validation then names the unknown op)."""
+  used = {pair[0] for cell in list(normal) + [reduce] for pair in cell
+          if isinstance(pair, (list, tuple)) and len(pair) == 2}
+  for name, space in search_space_lib.SPACES.items():
+    if used <= set(space.primitives) and (connection is None or
+                                           connection in space.connection_primitives):
+      return name
+  return search_space_lib.DEFAULT.name
+
+
 def _short(value, limit=80) -> str:
   """repr(value), cut to `limit` characters (reprs of literals never hold a newline)."""
   text = repr(value)
@@ -217,9 +230,9 @@ class Genotype:
     genotype = cls(normal=[_pairs(cell, f"{source}: normal cell (level {level})")
                            for level, cell in enumerate(normal)],
                    reduce=_pairs(d["reduce"], f"{source}: reduce cell"),
-                   connection=connection, meta=dict(meta),
-                   search_space=name if name in search_space_lib.SPACES
-                   else search_space_lib.DEFAULT.name, **concats)
+                   connection=connection, meta=dict(meta), **concats)
+    genotype.search_space = (name if name in search_space_lib.SPACES else
+                             infer_space(genotype.normal, genotype.reduce, connection))
     genotype.validate(source)
     try:
       search_space_lib.check_record(record, source)
@@ -377,8 +390,9 @@ def from_darts_string(text: str, source: str = "<string>") -> Genotype:
               for level, cell in enumerate(normal)]
   else:
     normal = [_pairs(normal, f"{source}: normal cell")]
-  genotype = Genotype(normal=normal, reduce=_pairs(values["reduce"], f"{source}: reduce cell"),
-                      connection=connection, **concats)
+  reduce = _pairs(values["reduce"], f"{source}: reduce cell")
+  genotype = Genotype(normal=normal, reduce=reduce, connection=connection,
+                      search_space=infer_space(normal, reduce, connection), **concats)
   return genotype.validate(source)
 
 

@@ -334,12 +334,21 @@ _MISSING = sorted({name for space in search_space.SPACES.values()
 if _MISSING:
   raise ImportError(f"ops.BUILDERS has no Keras builder for search-space ops {_MISSING}")
 
+# The default space's ops (DARTS's), in θ's column order.
 CELL_OPS: Dict[str, OpSpec] = {
     op.name: OpSpec(op.name, BUILDERS[op.name], op.cost)
     for op in search_space.DEFAULT.cell_ops}
 CONNECTION_OPS: Dict[str, OpSpec] = {
     op.name: OpSpec(op.name, BUILDERS[op.name], op.cost)
     for op in search_space.DEFAULT.connection_ops}
+
+# Every op of every search space, by name (what a derived network may be built from).
+ALL_CELL_OPS: Dict[str, OpSpec] = {
+    op.name: OpSpec(op.name, BUILDERS[op.name], op.cost)
+    for space in search_space.SPACES.values() for op in space.cell_ops}
+ALL_CONNECTION_OPS: Dict[str, OpSpec] = {
+    op.name: OpSpec(op.name, BUILDERS[op.name], op.cost)
+    for space in search_space.SPACES.values() for op in space.connection_ops}
 
 # DARTS's order; θ columns follow it (search_space.DEFAULT).
 PRIMITIVES = search_space.DEFAULT.primitives
@@ -352,8 +361,5 @@ def build_op(name, c_in, c_out, stride=1, affine=True, connection=False):
   affine=True builds the op of a derived network; affine=False the search version (BN without
   gamma/beta, and a BN after each pool, as in DARTS's search).
   """
-  table = CONNECTION_OPS if connection else CELL_OPS
-  if name not in table:
-    kind = "connection op" if connection else "op"
-    raise KeyError(f"unknown {kind} {name!r}; known: {', '.join(table)}")
-  return table[name].build(c_in, c_out, stride, affine)
+  search_space.find_op(name, connection)     # KeyError naming the known ops
+  return BUILDERS[name](c_in, c_out, stride, affine)

@@ -54,7 +54,8 @@ SETTINGS = ("dataset", "batch_size", "seed", "learning_rate", "learning_rate_min
             "projection_interval", "projection_iters", "projection_lr", "lambda_init",
             "lambda_decay", "warmup_steps", "derive", "constraints", "budget_params", "budget_macs",
             "budget_layers", "budget_channels", "budget_stem", "image_size", "temperature_init",
-            "temperature_final", "projection_method", "partial_channels", "mixed_precision")
+            "temperature_final", "projection_method", "partial_channels", "mixed_precision",
+            "search_space")
 
 
 def budget_bounds():
@@ -165,7 +166,8 @@ def main(argv):
                                       manual_dir=FLAGS.manual_dir, download=FLAGS.download,
                                       image_size=FLAGS.image_size)
   plan = budget_plan(facts.num_classes, facts.image_size)
-  tables = costs.cost_tables(plan, FLAGS.learn_connection)
+  space = search_space.get(FLAGS.search_space)
+  tables = costs.cost_tables(plan, FLAGS.learn_connection, space)
   check_achievable(tables, bounds)
   if facts.tree is not None:        # (tfds datasets: checked by SearchInput)
     dataset_check.check_halves(facts.name, len(facts.tree.train), FLAGS.batch_size,
@@ -213,7 +215,7 @@ def main(argv):
         lambda_decay=FLAGS.lambda_decay, seed=FLAGS.seed,
         temperature_init=FLAGS.temperature_init, temperature_final=FLAGS.temperature_final,
         total_steps=total_steps, projection_method=FLAGS.projection_method,
-        partial_channels=FLAGS.partial_channels)
+        partial_channels=FLAGS.partial_channels, search_space=space)
     schedule = keras.optimizers.schedules.CosineDecay(
         FLAGS.learning_rate, decay_steps=max(1, FLAGS.epochs * steps),
         alpha=FLAGS.learning_rate_min / FLAGS.learning_rate)
@@ -250,7 +252,7 @@ def main(argv):
     io_utils.atomic_write_text(os.path.join(out, "flags.txt"), FLAGS.flags_into_string())
     io_utils.atomic_write_text(os.path.join(out, ckpt.RUN_FILE), json.dumps(
         {"format_version": ckpt.FORMAT_VERSION, "settings": settings,
-         "search_space": search_space.DEFAULT.record()}, indent=2) + "\n")
+         "search_space": space.record()}, indent=2) + "\n")
   writer = tf.summary.create_file_writer(os.path.join(own, "tensorboard", "search"))
   monitor.writer = projection.writer = writer
   loop.writer = tf.summary.create_file_writer(os.path.join(own, "tensorboard", "train"))
@@ -311,7 +313,7 @@ def main(argv):
   tmp = f"{theta_path}.tmp{os.getpid()}.npz"
   arrays = dict(theta_cells=model.theta_cells.numpy(),
                 theta_connection=model.theta_connection.numpy(),
-                search_space=np.array(search_space.record_text(search_space.DEFAULT)))
+                search_space=np.array(search_space.record_text(space)))
   if model.theta_edges is not None:
     arrays["theta_edges"] = model.theta_edges.numpy()
   np.savez(tmp, **arrays)

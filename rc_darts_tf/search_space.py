@@ -156,7 +156,12 @@ def relu_conv_bn_cost(c_in, c_out, h, w, stride=1, affine=True) -> Cost:
 # ---------------------------------------------------------------------------------------------
 # Ops and spaces
 
-FAMILIES = ("none", "pool", "skip", "sep_conv", "dil_conv", "conv")
+# Op families and their colour in every picture (Okabe-Ito palette, colour-blind safe); line
+# style (Op.linestyle) tells the ops of one family apart.
+FAMILY_COLORS: Dict[str, str] = {
+    "none": "#A0A0A0", "pool": "#009E73", "skip": "#505050", "sep_conv": "#0072B2",
+    "dil_conv": "#D55E00", "conv": "#CC79A7"}
+FAMILIES = tuple(FAMILY_COLORS)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -192,6 +197,7 @@ class SearchSpace:
   name: str
   cell_ops: Tuple[Op, ...]
   connection_ops: Tuple[Op, ...]
+  description: str = ""            # one line for --search_space's help
 
   def __post_init__(self):
     if not self.cell_ops or self.cell_ops[0].name != "none":
@@ -240,6 +246,7 @@ class SearchSpace:
 
 DARTS = SearchSpace(
     name="darts",
+    description="DARTS's cell ops, Liu et al. 2019",
     cell_ops=(
         Op("none", "none", zero_cost, "zero (no edge)", ":"),
         Op("max_pool_3x3", "pool", pool_cost, "3×3 max pool", "-"),
@@ -267,6 +274,21 @@ DARTS = SearchSpace(
 
 SPACES: Dict[str, SearchSpace] = {space.name: space for space in [DARTS]}
 DEFAULT = DARTS
+
+
+def find_op(name: str, connection: bool = False) -> Op:
+  """The cell op (or connection op) `name` of whichever space defines it (a name means one op in
+  every space); KeyError naming the known ones otherwise. What builds and costs a derived
+  network: its genotype names its ops."""
+  for space in SPACES.values():
+    table = space.connection_ops if connection else space.cell_ops
+    for op in table:
+      if op.name == name:
+        return op
+  known = sorted({op.name for space in SPACES.values()
+                  for op in (space.connection_ops if connection else space.cell_ops)})
+  kind = "connection op" if connection else "op"
+  raise KeyError(f"unknown {kind} {name!r}; known: {', '.join(known)}")
 
 
 def get(name: str) -> SearchSpace:

@@ -43,9 +43,9 @@ NUM_NODES = costs.NUM_NODES
 CELL_PRIMITIVES = search_space.DEFAULT.primitives
 CONNECTION_PRIMITIVES = search_space.DEFAULT.connection_primitives
 
-# Okabe-Ito palette, one colour per op family; line style tells the ops of one family apart.
-FAMILY_COLORS = {"sep_conv": "#0072B2", "dil_conv": "#D55E00", "pool": "#009E73",
-                 "skip": "#505050", "none": "#A0A0A0", "conv": "#CC79A7"}
+# One colour per op family (the search space's Okabe-Ito palette); line style tells the ops of
+# one family apart.
+FAMILY_COLORS = search_space.FAMILY_COLORS
 OP_STYLES = {name: (op.family, op.linestyle)
              for space in search_space.SPACES.values() for name, op in space.all_ops().items()}
 # DARTS's figure colours: inputs darkseagreen2, intermediate nodes lightblue, output
@@ -631,10 +631,12 @@ class SearchRecord:
   projections: List[dict]
   bounds: Dict[str, object]        # {resource: Bounds or None}
   connection_probs: Optional[np.ndarray] = None
+  space: search_space.SearchSpace = search_space.DEFAULT   # θ_softmax's columns are its ops
 
 
 def _history(path: str):
-  """(phi, theta_epochs, theta_softmax) of search_history.npz, or RcDartsError."""
+  """(phi, theta_epochs, theta_softmax, space) of search_history.npz, or RcDartsError; space is
+  the search space its record names (files without one: DARTS's), whose ops θ's columns are."""
   import zipfile
   where = f"search history {path}"
   if not os.path.isfile(path):
@@ -646,7 +648,7 @@ def _history(path: str):
         raise RcDartsError(f"{where} lacks {', '.join(missing)} (not written by rc-darts-search?)")
       phi, epochs, probs = z["phi"], z["theta_epochs"], z["theta_softmax"]
       # θ's columns are the recorded space's ops (older files: DARTS's)
-      search_space.check_record_text(
+      space = search_space.check_record_text(
           str(z["search_space"]) if "search_space" in z.files else None, where)
   except RcDartsError:
     raise
@@ -662,16 +664,16 @@ def _history(path: str):
                        "(step, " + ", ".join(f"Φ_{r}" for r in costs.RESOURCES) + ", "
                        + ", ".join(f"Eq. 1 {r}" for r in costs.RESOURCES) + ", τ)")
   if probs.size == 0:
-    probs = np.zeros((0, 1, costs.NUM_EDGES, len(CELL_PRIMITIVES)))
+    probs = np.zeros((0, 1, costs.NUM_EDGES, len(space.primitives)))
     epochs = np.zeros((0,), np.int32)
-  if (probs.ndim != 4 or probs.shape[2:] != (costs.NUM_EDGES, len(CELL_PRIMITIVES))
+  if (probs.ndim != 4 or probs.shape[2:] != (costs.NUM_EDGES, len(space.primitives))
       or epochs.shape != probs.shape[:1]):
     raise RcDartsError(f"{where}: 'theta_softmax' has shape {probs.shape} and 'theta_epochs' "
                        f"{epochs.shape}, expected [epochs, groups, {costs.NUM_EDGES}, "
-                       f"{len(CELL_PRIMITIVES)}] and [epochs]")
+                       f"{len(space.primitives)}] and [epochs]")
   if not (np.all(np.isfinite(phi)) and np.all(np.isfinite(probs))):
     raise RcDartsError(f"{where} holds non-finite values")
-  return phi.astype(np.float64), epochs, probs.astype(np.float64)
+  return phi.astype(np.float64), epochs, probs.astype(np.float64), space
 
 
 def _projections(path: str, fallback):
@@ -715,7 +717,7 @@ def read_search_dir(search_dir: str) -> SearchRecord:
   if not os.path.isfile(genotype_path):
     raise RcDartsError(f"search directory {search_dir} has no genotype.json (not a finished "
                        "rc-darts-search run?)")
-  phi, epochs, probs = _history(os.path.join(search_dir, "search_history.npz"))
+  phi, epochs, probs, space = _history(os.path.join(search_dir, "search_history.npz"))
   # checked before genotype.load: that validates op names, which imports TensorFlow (seconds)
   genotype = genotype_lib.load(genotype_path)
   if probs.shape[0] and probs.shape[1] != genotype.levels + 1:
@@ -738,7 +740,7 @@ def read_search_dir(search_dir: str) -> SearchRecord:
       raise                # θ of another op order: refused, not drawn as these ops
     except Exception:  # noqa: BLE001 - the bars are optional; a bad theta.npz only drops them
       connection_probs = None
-  return SearchRecord(genotype, phi, epochs, probs, projections, bounds, connection_probs)
+  return SearchRecord(genotype, phi, epochs, probs, projections, bounds, connection_probs, space)
 
 
 def write_search_pictures(record: SearchRecord, out_dir: str) -> List[str]:
@@ -765,7 +767,7 @@ def write_search_pictures(record: SearchRecord, out_dir: str) -> List[str]:
                + ("reduction cells" if g == levels else "normal cells" if levels == 1 else
                   f"normal cells of level {g} (of {levels})"))
       paths += save_figure(theta_figure(record.theta_epochs, record.theta_softmax[:, g], title,
-                                        kept),
+                                        kept, record.space.primitives),
                            os.path.join(out_dir, f"theta_{_group_file(g, levels)}"))
   return paths
 

@@ -33,7 +33,8 @@ DARTS_SEARCH_PARAMS = 1_930_618  # PyTorch DARTS's search network, C=16, 8 cells
 
 
 def _registry(connection):
-  return ops.CONNECTION_OPS if connection else ops.CELL_OPS
+  """Every op of every search space (search_space.SPACES)."""
+  return ops.ALL_CONNECTION_OPS if connection else ops.ALL_CELL_OPS
 
 
 def _cases():

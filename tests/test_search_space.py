@@ -137,6 +137,7 @@ def test_theta_files_of_another_op_order_are_refused_by_the_pictures(tmp_path):
   np.savez(good, phi=phi, theta_epochs=np.array([1], np.int32), theta_softmax=probs,
            search_space=np.array(search_space.record_text(search_space.DEFAULT)))
   assert visualize._history(str(good))[2].shape == (1, 2, 14, 8)
+  assert visualize._history(str(good))[3] is search_space.DEFAULT
   bad = tmp_path / "bad.npz"
   np.savez(bad, phi=phi, theta_epochs=np.array([1], np.int32), theta_softmax=probs,
            search_space=np.array(json.dumps(_reordered(search_space.DEFAULT.record()))))

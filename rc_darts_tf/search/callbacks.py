@@ -11,7 +11,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from rc_darts_tf import costs, ops, search_space
+from rc_darts_tf import costs, search_space
 from rc_darts_tf.budget import Bounds
 from rc_darts_tf.genotype import save as save_genotype
 from rc_darts_tf.search import derive
@@ -158,7 +158,8 @@ class SearchMonitor(keras.callbacks.Callback):
       eq1, final, changes, seconds = derive.derive_in_budget(theta, conn, model.cost_tables,
                                                              self.bounds, tau, theta_edges=edges)
     else:
-      eq1 = final = derive.derive(theta, conn, model.levels, temperature=tau, theta_edges=edges)
+      eq1 = final = derive.derive(theta, conn, model.levels, temperature=tau, theta_edges=edges,
+                                  space=model.search_space)
       changes, seconds = [], None
     probs, conn_probs = model.softmax_weights()
     eq1 = derive.describe(eq1, self.plan, self.bounds, phi, self.settings)
@@ -182,10 +183,10 @@ class SearchMonitor(keras.callbacks.Callback):
       with self.writer.as_default(step=epoch + 1):
         for g in range(probs.shape[0]):
           group = "reduce" if g == model.levels else f"normal_level{g}"
-          for o, op in enumerate(ops.PRIMITIVES):
+          for o, op in enumerate(model.search_space.primitives):
             tf.summary.histogram(f"theta_softmax/{group}/{op}", probs[g, :, o])
         if model.learn_connection:
-          for o, op in enumerate(ops.CONNECTION_PRIMITIVES):
+          for o, op in enumerate(model.search_space.connection_primitives):
             tf.summary.scalar(f"theta_softmax/connection/{op}", float(conn[o]))
         for k, v in (logs or {}).items():
           tf.summary.scalar(f"epoch/{k}", float(v))
@@ -205,5 +206,5 @@ class SearchMonitor(keras.callbacks.Callback):
     np.savez(tmp, phi=phi,
              theta_epochs=np.array([e for e, _ in self.theta_history], np.int32),
              theta_softmax=np.array([p for _, p in self.theta_history], np.float32),
-             search_space=np.array(search_space.record_text(search_space.DEFAULT)))
+             search_space=np.array(search_space.record_text(self.model.search_space)))
     os.replace(tmp, path)

@@ -95,14 +95,21 @@ class SearchCheckpoint:
                          f"({first[:200]}): remove {self.directory} or pass --overwrite") from None
     # θ's columns follow the op order of the space the checkpoint was written with (checkpoints
     # written before spaces were recorded: DARTS's); nothing has been written yet
-    search_space.check_record(state.pop("search_space", None) if isinstance(state, dict)
-                              else None, f"checkpoint {path}")
+    recorded = search_space.check_record(state.pop("search_space", None)
+                                         if isinstance(state, dict) else None,
+                                         f"checkpoint {path}")
+    space = getattr(self.model, "search_space", search_space.DEFAULT)
+    if recorded is not space:
+      raise search_space.SearchSpaceError(
+          f"checkpoint {path} is of search space {recorded.name!r}, this run searches "
+          f"{space.name!r}: remove {self.directory} or pass --overwrite")
     return state
 
   def save(self, step: int, epoch: int, state: dict) -> str:
     self.step.assign(step)
     self.epoch.assign(epoch)
-    self.state.assign(json.dumps({**state, "search_space": search_space.DEFAULT.record()}))
+    space = getattr(self.model, "search_space", search_space.DEFAULT)
+    self.state.assign(json.dumps({**state, "search_space": space.record()}))
     return self.manager.save(checkpoint_number=step)
 
 

@@ -24,18 +24,20 @@ import numpy as np
 from rc_darts_tf import costs
 # The op names (the order of θ's columns) come from costs.py, which holds them without TensorFlow,
 # so budgets and genotypes can be checked before TensorFlow is imported.
-from rc_darts_tf.costs import CONNECTION_PRIMITIVES, PRIMITIVES
+from rc_darts_tf import search_space as search_space_lib
 from rc_darts_tf.budget import Bounds
 from rc_darts_tf.errors import BudgetError
 from rc_darts_tf.genotype import Genotype
 
-NONE = PRIMITIVES.index("none")
+NONE = 0      # 'none' is op 0 of every search space (search_space.SearchSpace checks it)
+DARTS = search_space_lib.DEFAULT
 
 
-def parse_cell(probs: np.ndarray, strength: Optional[np.ndarray] = None) -> List[Tuple[str, int]]:
-  """[14, 8] softmax weights -> 8 (op, input) pairs, DARTS order (node by node, strongest first).
-  strength: [14] edge strengths in any monotone form (default: from probs;
-  costs.edge_log_strength for sharp θ / τ, where weights round to 1.0)."""
+def parse_cell(probs: np.ndarray, strength: Optional[np.ndarray] = None,
+               space: search_space_lib.SearchSpace = DARTS) -> List[Tuple[str, int]]:
+  """[E, O] softmax weights (O = `space`'s cell ops) -> 8 (op, input) pairs, DARTS order (node by
+  node, strongest first). strength: [E] edge strengths in any monotone form (default: from
+  probs; costs.edge_log_strength for sharp θ / τ, where weights round to 1.0)."""
   probs = np.asarray(probs, np.float64)
   if strength is None:
     strength = costs.edge_strength(probs, NONE)
@@ -45,26 +47,28 @@ def parse_cell(probs: np.ndarray, strength: Optional[np.ndarray] = None) -> List
   for j, (start, end) in enumerate(costs.NODE_EDGE_RANGES):
     order = np.argsort(-strength[start:end], kind="stable")[:2]
     for i in order:
-      pairs.append((PRIMITIVES[int(np.argmax(masked[start + i]))], int(i)))
+      pairs.append((space.primitives[int(np.argmax(masked[start + i]))], int(i)))
   return pairs
 
 
 def derive(theta_cells: np.ndarray, theta_connection: Optional[np.ndarray] = None,
            levels: Optional[int] = None, temperature: float = 1.0,
-           theta_edges: Optional[np.ndarray] = None) -> Genotype:
-  """Eq. 1. θ [G, 14, 8] (G = levels + 1, last row: reduce), θ_connection [K] or None, the
-  softmax temperature τ > 0 (the search's final one), β [G, 14] of a partial-channel search or
-  None (PC-DARTS: an edge's strength is β̂_e · its largest non-'none' weight) -> Genotype."""
+           theta_edges: Optional[np.ndarray] = None,
+           space: search_space_lib.SearchSpace = DARTS) -> Genotype:
+  """Eq. 1. θ [G, E, O] (G = levels + 1, last row: reduce; O = `space`'s cell ops), θ_connection
+  [K] or None, the softmax temperature τ > 0 (the search's final one), β [G, E] of a
+  partial-channel search or None (PC-DARTS: an edge's strength is β̂_e · its largest non-'none'
+  weight) -> Genotype of `space`."""
   theta_cells = np.asarray(theta_cells, np.float64)
   levels = theta_cells.shape[0] - 1 if levels is None else levels
   logp = costs.log_softmax(theta_cells / temperature)
   strength = costs.edge_log_strength(theta_cells, temperature, NONE, theta_edges)
-  normal = [parse_cell(logp[g], strength[g]) for g in range(levels)]
-  reduce = parse_cell(logp[levels], strength[levels])
+  normal = [parse_cell(logp[g], strength[g], space) for g in range(levels)]
+  reduce = parse_cell(logp[levels], strength[levels], space)
   connection = None
   if theta_connection is not None:
-    connection = CONNECTION_PRIMITIVES[int(np.argmax(theta_connection))]
-  return Genotype(normal=normal, reduce=reduce, connection=connection)
+    connection = space.connection_primitives[int(np.argmax(theta_connection))]
+  return Genotype(normal=normal, reduce=reduce, connection=connection, search_space=space.name)
 
 
 def describe(genotype: Genotype, plan: costs.NetworkPlan, bounds: Dict[str, Optional[Bounds]],
@@ -201,13 +205,14 @@ def solve_milp(logp: np.ndarray, cost: np.ndarray, fixed: np.ndarray, low: np.nd
   return choice, connection, float(-result.fun)
 
 
-def _pairs_from_choice(choice_row: np.ndarray, strength_row: np.ndarray):
-  """Kept edges of one cell [14] (op index or −1) -> 8 DARTS pairs, strongest edge first."""
+def _pairs_from_choice(choice_row: np.ndarray, strength_row: np.ndarray,
+                       space: search_space_lib.SearchSpace):
+  """Kept edges of one cell [E] (op index or −1) -> 8 DARTS pairs, strongest edge first."""
   pairs = []
   for start, end in costs.NODE_EDGE_RANGES:
     kept = [e for e in range(start, end) if choice_row[e] >= 0]
     kept.sort(key=lambda e: (-strength_row[e], e))
-    pairs += [(PRIMITIVES[int(choice_row[e])], e - start) for e in kept]
+    pairs += [(space.primitives[int(choice_row[e])], e - start) for e in kept]
   return pairs
 
 
@@ -259,11 +264,13 @@ def solve_budget(theta_cells: np.ndarray, theta_connection: Optional[np.ndarray]
   if solved is None:
     raise BudgetError(infeasible_message(tables, bounds))
   choice, connection, _ = solved
-  cells = [_pairs_from_choice(choice[g], strength[g]) for g in range(choice.shape[0])]
+  space = tables.space
+  cells = [_pairs_from_choice(choice[g], strength[g], space) for g in range(choice.shape[0])]
   fixed_connection = None
   if conn_logp is not None:
-    fixed_connection = CONNECTION_PRIMITIVES[connection]
-  return Genotype(normal=cells[:levels], reduce=cells[levels], connection=fixed_connection)
+    fixed_connection = space.connection_primitives[connection]
+  return Genotype(normal=cells[:levels], reduce=cells[levels], connection=fixed_connection,
+                  search_space=space.name)
 
 
 def infeasible_message(tables: costs.CostTables, bounds: Dict[str, Optional[Bounds]]) -> str:
@@ -309,7 +316,8 @@ def derive_in_budget(theta_cells: np.ndarray, theta_connection: Optional[np.ndar
 
   Returns (Eq. 1 genotype, final genotype, list of changes, seconds the MILP took or None).
   """
-  eq1 = derive(theta_cells, theta_connection, temperature=temperature, theta_edges=theta_edges)
+  eq1 = derive(theta_cells, theta_connection, temperature=temperature, theta_edges=theta_edges,
+               space=tables.space)
   cost = costs.genotype_cost(tables.plan, eq1.normal, eq1.reduce, eq1.connection)
   if all(b is None or b.contains(cost.get(r)) for r, b in bounds.items()):
     return eq1, eq1, [], None
@@ -319,7 +327,7 @@ def derive_in_budget(theta_cells: np.ndarray, theta_connection: Optional[np.ndar
   seconds = time.perf_counter() - started
   solved = Genotype(normal=solved.normal, reduce=solved.reduce, normal_concat=eq1.normal_concat,
                     reduce_concat=eq1.reduce_concat, connection=solved.connection,
-                    meta=dict(eq1.meta))
+                    meta=dict(eq1.meta), search_space=eq1.search_space)
   return eq1, solved, changes_between(eq1, solved), seconds
 
 
@@ -329,7 +337,8 @@ def decisiveness(genotype: Genotype, probs: np.ndarray,
   probs [G, 14, 8]) of the chosen op on every kept edge, averaged over the kept edges
   (`chosen_op_weight`; uniform weights give 1/8), per group, and the connection op's weight."""
   cells = list(genotype.normal) + [genotype.reduce]
-  index = {op: o for o, op in enumerate(PRIMITIVES)}
+  space = search_space_lib.get(genotype.search_space)
+  index = {op: o for o, op in enumerate(space.primitives)}
   per_group = []
   for g, pairs in enumerate(cells):
     weights = [probs[g, costs.NODE_EDGE_RANGES[k // 2][0] + i, index[op]]
@@ -339,5 +348,5 @@ def decisiveness(genotype: Genotype, probs: np.ndarray,
             "uniform": 1.0 / probs.shape[-1]}
   if conn_probs is not None and genotype.connection is not None:
     result["connection_weight"] = float(
-        conn_probs[CONNECTION_PRIMITIVES.index(genotype.connection)])
+        conn_probs[space.connection_primitives.index(genotype.connection)])
   return result

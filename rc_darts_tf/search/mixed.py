@@ -321,27 +321,30 @@ class SearchCell(keras.layers.Layer):
 
   Node j sums mixed ops over all its predecessors; in a reduction cell the edges from the two
   inputs are strided. call(s0, s1, probs, connection_probs): probs is this cell's group's
-  softmax(θ) [14, 8]; connection_probs softmax(θ_connection) or None (fixed preprocessing);
+  softmax(θ) [E, O] (O = the cell ops of `space`, a search_space.SearchSpace, default DARTS's);
+  connection_probs softmax(θ_connection) or None (fixed preprocessing);
   edge_weights [14] β̂ of the group's edges (partial-channel search) or None. partial_channels:
   K of the mixed ops (MixedOp).
   """
 
-  def __init__(self, plan, learn_connection, partial_channels=1, **kwargs):
+  def __init__(self, plan, learn_connection, partial_channels=1, space=None, **kwargs):
     super().__init__(**kwargs)
-    from rc_darts_tf import costs
+    from rc_darts_tf import costs, search_space
+    space = space or search_space.DEFAULT       # whose ops the mixed ops mix (θ's columns)
     self.plan = plan
     self.ranges = costs.NODE_EDGE_RANGES
     c = plan.c
     if learn_connection:
-      self.pre0 = SearchConnection(c, 2 if plan.reduction_prev else 1, name="pre0")
-      self.pre1 = SearchConnection(c, 1, name="pre1")
+      self.pre0 = SearchConnection(c, 2 if plan.reduction_prev else 1,
+                                   space.connection_primitives, name="pre0")
+      self.pre1 = SearchConnection(c, 1, space.connection_primitives, name="pre1")
     else:
       self.pre0 = (ops.FactorizedReduce(c, affine=False, name="pre0") if plan.reduction_prev
                    else ops.ReLUConvBN(c, 1, 1, affine=False, name="pre0"))
       self.pre1 = ops.ReLUConvBN(c, 1, 1, affine=False, name="pre1")
     self.learn_connection = learn_connection
     self.nodes = []
-    pc = dict(partial_channels=partial_channels)
+    pc = dict(partial_channels=partial_channels, primitives=space.primitives)
     for j in range(costs.NUM_NODES):
       if plan.reduction:
         strided = MixedOp(c, 2, 2, name=f"node{j}_inputs", **pc)

@@ -44,7 +44,7 @@ class SearchNetwork(keras.Model):
                bounds=None, weight_decay=3e-4, arch_weight_decay=1e-3, grad_clip=5.0,
                projection_lr=3e-4, projection_iters=500, lambda_init=1.0, lambda_decay=0.95,
                seed=None, temperature_init=1.0, temperature_final=1.0, total_steps=None,
-               projection_method="newton", partial_channels=1, **kwargs):
+               projection_method="newton", partial_channels=1, search_space=None, **kwargs):
     # θ stays float32 under mixed precision: the model does not autocast its own variables (θ);
     # its layers (stem, cells, classifier) follow the dtype policy.
     kwargs.setdefault("autocast", False)
@@ -53,6 +53,9 @@ class SearchNetwork(keras.Model):
       raise ValueError(f"partial_channels={partial_channels} must be >= 1 and divide "
                        f"init_channels={init_channels}")
     self.partial_channels = int(partial_channels)
+    from rc_darts_tf import search_space as search_space_lib
+    # the candidate ops: θ_cells [G, E, O] has one column per cell op of this space, in its order
+    self.search_space = search_space or search_space_lib.DEFAULT
     if temperature_init <= 0 or temperature_final <= 0:
       raise ValueError(f"temperatures must be > 0, got {temperature_init}, {temperature_final}")
     self.temperature_init = float(temperature_init)
@@ -67,22 +70,22 @@ class SearchNetwork(keras.Model):
     self.grad_clip = grad_clip
     # Φ is stated for the network the user deploys (default: this search network's geometry).
     self.budget_plan = budget_plan or self.plan
-    self.cost_tables = costs.cost_tables(self.budget_plan, learn_connection)
+    self.cost_tables = costs.cost_tables(self.budget_plan, learn_connection, self.search_space)
     self.cost_model = costs.CostModel(self.cost_tables)
     c_stem = 3 * init_channels
     self.stem_conv = keras.layers.Conv2D(c_stem, 3, padding="same", use_bias=False,
                                          name="stem_conv")
     self.stem_bn = ops.batch_norm(True, name="stem_bn")
     self.cells = [SearchCell(plan, learn_connection, partial_channels=self.partial_channels,
-                             name=f"cell{plan.index}")
+                             space=self.search_space, name=f"cell{plan.index}")
                   for plan in self.plan.cells]
     self.gap = keras.layers.GlobalAveragePooling2D(name="gap")
     self.classifier = keras.layers.Dense(num_classes, name="classifier")
     init = keras.initializers.RandomNormal(stddev=1e-3, seed=seed)
     self.theta_cells = self.add_weight(shape=(self.plan.num_groups, costs.NUM_EDGES,
-                                              len(ops.PRIMITIVES)),
+                                              len(self.search_space.primitives)),
                                        initializer=init, name="theta_cells")
-    self.theta_connection = self.add_weight(shape=(len(ops.CONNECTION_PRIMITIVES),),
+    self.theta_connection = self.add_weight(shape=(len(self.search_space.connection_primitives),),
                                             initializer=init, name="theta_connection",
                                             trainable=learn_connection)
     self.theta_edges = (self.add_weight(shape=(self.plan.num_groups, costs.NUM_EDGES),
