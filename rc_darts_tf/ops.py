@@ -185,6 +185,41 @@ class SepConv(keras.layers.Layer):
     return self.block2(self.block1(x, training=training), training=training)
 
 
+class InvertedResidual(keras.layers.Layer):
+  """MobileNetV2's inverted residual block without its skip (in a cell, the node's sum over its
+  edges is the residual; skip_connect is a candidate of its own): ReLU -> 1x1 conv to `expanded`
+  channels -> BN -> ReLU -> k x k depthwise at `stride` -> BN -> ReLU -> 1x1 conv to c_out -> BN
+  (linear bottleneck: no ReLU after the projection). [B, H, W, C_in] -> [B, H/s, W/s, c_out].
+  Costs search_space.irb_cost; TFLite folds each BN into its conv and fuses the inner ReLUs."""
+
+  def __init__(self, expanded, c_out, kernel_size, stride=1, affine=True, **kwargs):
+    super().__init__(**kwargs)
+    self.expand = keras.layers.Conv2D(expanded, 1, use_bias=False, name="expand")
+    self.bn_expand = batch_norm(affine, name="bn_expand")
+    self.depthwise = keras.layers.DepthwiseConv2D(kernel_size, strides=stride, padding="same",
+                                                  use_bias=False, name="depthwise")
+    self.bn_depthwise = batch_norm(affine, name="bn_depthwise")
+    self.project = keras.layers.Conv2D(c_out, 1, use_bias=False, name="project")
+    self.bn = batch_norm(affine, name="bn")
+    self.expanded, self.c_out, self.stride = expanded, c_out, stride
+
+  def build(self, input_shape):
+    self.expand.build(input_shape)
+    wide = _shape(input_shape, self.expanded)
+    self.bn_expand.build(wide)
+    self.depthwise.build(wide)
+    narrow = _shape(wide, stride=self.stride)
+    self.bn_depthwise.build(narrow)
+    self.project.build(narrow)
+    self.bn.build(_shape(narrow, self.c_out))
+    self.built = True
+
+  def call(self, x, training=None):
+    y = tf.nn.relu(self.bn_expand(self.expand(relu(x)), training=training))
+    y = tf.nn.relu(self.bn_depthwise(self.depthwise(y), training=training))
+    return self.bn(self.project(y), training=training)
+
+
 class FactorizedReduce(keras.layers.Layer):
   """ReLU -> two 1x1 stride-2 convs (the second shifted by one pixel) -> concat -> BN (per
   branch at inference, see the module docstring)."""
@@ -328,6 +363,8 @@ BUILDERS: Dict[str, Callable[..., keras.layers.Layer]] = {
     "conv_1x1": lambda c_in, c_out, s, a: GroupConv1x1(c_out, 1, s, a),
     "group_conv_1x1_g2": lambda c_in, c_out, s, a: GroupConv1x1(c_out, 2, s, a),
     "group_conv_1x1_g4": lambda c_in, c_out, s, a: GroupConv1x1(c_out, 4, s, a),
+    "irb_3x3_e3": lambda c_in, c_out, s, a: InvertedResidual(3 * c_in, c_out, 3, s, a),
+    "irb_5x5_e3": lambda c_in, c_out, s, a: InvertedResidual(3 * c_in, c_out, 5, s, a),
 }
 _MISSING = sorted({name for space in search_space.SPACES.values()
                    for name in space.all_ops()} - set(BUILDERS))

@@ -148,6 +148,19 @@ def group_conv_cost(groups):
   return cost
 
 
+def irb_cost(kernel, expansion):
+  """MobileNetV2's inverted residual without its skip: ReLU -> 1x1 conv to e·c_in -> BN -> ReLU ->
+  k x k depthwise at the op's stride -> BN -> ReLU -> 1x1 conv to c_out -> BN."""
+  def cost(c_in, c_out, h, w, stride=1, affine=True) -> Cost:
+    mid = expansion * c_in
+    ho, wo = out_size(h, stride), out_size(w, stride)
+    return (conv_cost(c_in, mid, h, w) + bn_cost(mid, affine) +
+            depthwise_cost(mid, h, w, kernel, stride) + bn_cost(mid, affine) +
+            conv_cost(mid, c_out, ho, wo) + bn_cost(c_out, affine))
+  cost.__name__ = f"irb_{kernel}x{kernel}_e{expansion}_cost"
+  return cost
+
+
 def relu_conv_bn_cost(c_in, c_out, h, w, stride=1, affine=True) -> Cost:
   """DARTS's fixed 1x1 preprocessing."""
   return conv_cost(c_in, c_out, h, w, 1, stride) + bn_cost(c_out, affine)
@@ -160,7 +173,7 @@ def relu_conv_bn_cost(c_in, c_out, h, w, stride=1, affine=True) -> Cost:
 # style (Op.linestyle) tells the ops of one family apart.
 FAMILY_COLORS: Dict[str, str] = {
     "none": "#A0A0A0", "pool": "#009E73", "skip": "#505050", "sep_conv": "#0072B2",
-    "dil_conv": "#D55E00", "conv": "#CC79A7"}
+    "dil_conv": "#D55E00", "conv": "#CC79A7", "irb": "#E69F00"}
 FAMILIES = tuple(FAMILY_COLORS)
 
 
@@ -272,7 +285,22 @@ DARTS = SearchSpace(
            "ReLU → 1×1 conv, 4 groups → BN → channel shuffle", ":", groups=4),
     ))
 
-SPACES: Dict[str, SearchSpace] = {space.name: space for space in [DARTS]}
+# DARTS's space plus MobileNetV2's inverted residual blocks (RC-DARTS names them as the next
+# candidates; ProxylessNAS and FBNet search over them): 3x3 and 5x5 depthwise kernels, expansion
+# 3. At expansion 3 an IRB costs 2.1-2.5x a sep_conv of the same kernel on a C -> C edge (C = 16,
+# 8 x 8, stride 1: 2,192 / 2,960 weights and 126k / 175k MACs against 864 / 1,376 and 51k / 84k
+# for sep_conv_3x3 / 5x5), a trade-off a budget can weigh; expansion 6 would double that again.
+IRB_OPS = (
+    Op("irb_3x3_e3", "irb", irb_cost(3, 3),
+       "ReLU → 1×1 conv to 3C → BN → ReLU → 3×3 depthwise conv → BN → ReLU → 1×1 conv → BN", "-"),
+    Op("irb_5x5_e3", "irb", irb_cost(5, 3),
+       "ReLU → 1×1 conv to 3C → BN → ReLU → 5×5 depthwise conv → BN → ReLU → 1×1 conv → BN", "--"),
+)
+DARTS_IRB = SearchSpace(
+    name="darts_irb", cell_ops=DARTS.cell_ops + IRB_OPS, connection_ops=DARTS.connection_ops,
+    description="DARTS's plus MobileNetV2 inverted residual blocks, expansion 3")
+
+SPACES: Dict[str, SearchSpace] = {space.name: space for space in [DARTS, DARTS_IRB]}
 DEFAULT = DARTS
 
 
