@@ -4,6 +4,7 @@
   python benchmarks/search_step.py --mode=rc      # RC-DARTS: 3 levels, connection cells, budget
   python benchmarks/search_step.py --partial_channels=4   # PC-DARTS's partial channels (K = 4)
   python benchmarks/search_step.py --profile_dir=runs/profile   # + where the time goes, per op
+  python benchmarks/search_step.py --mode=rc --search_space=darts_irb   # + inverted residuals
 
 Paper configuration by default: batch 64 (per half), C = 16, 8 cells, 32x32, random data. The step
 runs through Keras's own train function (what `fit` calls). Prints one JSON line:
@@ -30,6 +31,8 @@ from absl import flags as absl_flags  # noqa: E402
 absl_flags.DEFINE_enum("mode", "darts", ["darts", "rc"],
                        "darts: --levels=1 --nolearn_connection --constraints=none; "
                        "rc: --levels=3 --learn_connection with the paper's budget.")
+absl_flags.DEFINE_enum("search_space", "darts", ["darts", "darts_irb"],
+                       "The candidate ops (rc_darts_tf.search_space.SPACES).")
 absl_flags.DEFINE_integer("batch_size", 64, "Batch of each half.")
 absl_flags.DEFINE_integer("init_channels", 16, "C.")
 absl_flags.DEFINE_integer("layers", 8, "Cells.")
@@ -58,7 +61,7 @@ def main(argv):
     tf.config.threading.set_inter_op_parallelism_threads(FLAGS.threads)
   import keras
   import numpy as np
-  from rc_darts_tf import precision
+  from rc_darts_tf import precision, search_space
   from rc_darts_tf.budget import Bounds
   from rc_darts_tf.search.supernet import SearchNetwork
 
@@ -68,7 +71,8 @@ def main(argv):
   with precision.policy(FLAGS.mixed_precision):
     model = SearchNetwork(10, FLAGS.init_channels, FLAGS.layers, 3 if rc else 1, rc,
                           FLAGS.image_size, bounds=bounds, seed=0,
-                          partial_channels=FLAGS.partial_channels)
+                          partial_channels=FLAGS.partial_channels,
+                          search_space=search_space.get(FLAGS.search_space))
     model.compile(keras.optimizers.SGD(0.025, momentum=0.9),
                   keras.optimizers.Adam(3e-4, beta_1=0.5, beta_2=0.999),
                   jit_compile=FLAGS.jit_compile)
@@ -116,6 +120,7 @@ def main(argv):
   projection_s = time.perf_counter() - tick
   print(json.dumps({
       "benchmark": "search_step", "impl": "rc-darts-tf", "mode": FLAGS.mode,
+      "search_space": FLAGS.search_space,
       "tensorflow": tf.__version__, "batch": b, "channels": FLAGS.init_channels,
       "cells": FLAGS.layers, "levels": model.levels, "learn_connection": rc,
       "partial_channels": FLAGS.partial_channels, "jit_compile": FLAGS.jit_compile,

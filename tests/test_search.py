@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from rc_darts_tf import costs, ops
+from rc_darts_tf import costs, ops, search_space
 from rc_darts_tf.budget import Bounds
 from rc_darts_tf.search import derive
 from rc_darts_tf.search.mixed import MixedOp
@@ -18,20 +18,23 @@ from rc_darts_tf.search.supernet import SearchNetwork
 from tests.helpers import error_lines, make_image_tree, run_entry, search_batch
 
 
+@pytest.mark.parametrize("space", ["darts", "darts_irb"])
 @pytest.mark.parametrize("num_inputs, stride", [(1, 1), (3, 1), (2, 2), (1, 2)])
-def test_mixed_op_equals_weighted_sum_of_registry_ops(num_inputs, stride):
+def test_mixed_op_equals_weighted_sum_of_registry_ops(num_inputs, stride, space):
   c, size = 8, 8
+  primitives = search_space.get(space).primitives
   rng = np.random.default_rng(num_inputs * 10 + stride)
-  mixed = MixedOp(c, stride, num_inputs)
+  mixed = MixedOp(c, stride, num_inputs, primitives)
   mixed.build(None)
+  assert not mixed.fallback        # every op of both spaces runs batched
   inputs = [tf.constant(rng.standard_normal((4, size, size, c)), tf.float32)
             for _ in range(num_inputs)]
-  probs = tf.constant(costs.softmax(rng.standard_normal((num_inputs, len(ops.PRIMITIVES)))),
+  probs = tf.constant(costs.softmax(rng.standard_normal((num_inputs, len(primitives)))),
                       tf.float32)
   got = mixed(inputs, probs).numpy()
   expected = 0.0
   for i, x in enumerate(inputs):
-    for o, name in enumerate(ops.PRIMITIVES):
+    for o, name in enumerate(primitives):
       layer = ops.build_op(name, c, c, stride, affine=False)
       layer.build(x.shape)
       weights = mixed.edge_weights(i, name)

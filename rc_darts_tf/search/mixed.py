@@ -7,6 +7,8 @@ per channel anyway, 1x1 convolutions become a k-group einsum, and batch normalis
 BN: batch statistics, no γ/β, as DARTS's affine=False) is per channel. The result is the same
 function with the same weights as k separate edges of separate ops (tests hold them equal), but
 the graph is ~10x smaller, so tracing takes seconds instead of minutes and the kernels are bigger.
+Inverted residual blocks (search space darts_irb) batch the same way: the expansion and the
+projection are k-group 1x1 convs, the depthwise conv and the BNs act per channel.
 
 An op of the registry without a batched form here still works: MixedOp then builds the registry
 layer once per edge (search version, affine=False) and sums them.
@@ -28,7 +30,13 @@ import tensorflow as tf
 from rc_darts_tf import ops
 
 BATCHED = {"none", "max_pool_3x3", "avg_pool_3x3", "skip_connect", "sep_conv_3x3", "sep_conv_5x5",
-           "dil_conv_3x3", "dil_conv_5x5"}
+           "dil_conv_3x3", "dil_conv_5x5", "irb_3x3_e3", "irb_5x5_e3"}
+
+
+def _irb_shape(op):
+  """(kernel, expansion) of an inverted residual op name 'irb_{k}x{k}_e{e}'."""
+  kernel, expansion = op[len("irb_"):].split("_e")
+  return int(kernel.split("x")[0]), int(expansion)
 BN_EPSILON = ops.BN_EPSILON
 
 
@@ -159,6 +167,11 @@ class MixedOp(keras.layers.Layer):
             pieces.append((f"{op}/{name}", (size, size, k * c, 1), size * size))
           else:
             pieces.append((f"{op}/{name}", (k, c, c), c))
+      elif op.startswith("irb_") and op in BATCHED:
+        size, expansion = _irb_shape(op)
+        pieces += [(f"{op}/expand", (k, c, expansion * c), c),
+                   (f"{op}/dw", (size, size, k * expansion * c, 1), size * size),
+                   (f"{op}/project", (k, expansion * c, c), expansion * c)]
       elif op == "skip_connect" and self.stride > 1:
         for name in ("fr1", "fr2"):
           pieces.append((f"{op}/{name}", (k, c, c // 2), c))
@@ -225,6 +238,11 @@ class MixedOp(keras.layers.Layer):
       return self._dil_block(kernels, y, op, "dw2", "pw2", 1, 1)
     if op.startswith("dil_conv_"):
       return self._dil_block(kernels, x, op, "dw1", "pw1", s, 2)
+    if op.startswith("irb_"):     # ops.InvertedResidual, k edges side by side
+      y = tf.nn.relu(search_bn(grouped_pointwise(relu_x, kernels[f"{op}/expand"])))
+      y = tf.nn.depthwise_conv2d(y, kernels[f"{op}/dw"], [1, s, s, 1], "SAME")
+      y = tf.nn.relu(search_bn(y))
+      return search_bn(grouped_pointwise(y, kernels[f"{op}/project"]))
     raise KeyError(op)
 
   def call(self, inputs, probs, edge_weights=None):
@@ -287,6 +305,10 @@ class MixedOp(keras.layers.Layer):
       return [get("dw1")[..., edge * c:(edge + 1) * c, :], get("pw1")[edge][None, None]]
     if op == "skip_connect" and self.stride > 1:
       return [get("fr1")[edge][None, None], get("fr2")[edge][None, None]]
+    if op.startswith("irb_") and op in BATCHED:
+      wide = _irb_shape(op)[1] * c
+      return [get("expand")[edge][None, None], get("dw")[..., edge * wide:(edge + 1) * wide, :],
+              get("project")[edge][None, None]]
     if op in self.fallback:
       return [w.value for w in self.fallback[op][edge].trainable_weights]
     return []
