@@ -34,7 +34,7 @@ from rc_darts_tf import costs, ops
 from rc_darts_tf.errors import GenotypeError
 from rc_darts_tf.genotype import DEFAULT_CONCAT, Genotype
 
-PACKAGE = "rc_darts_tf"
+PACKAGE = ops.PACKAGE
 STEMS = ("cifar", "imagenet")
 
 

@@ -52,6 +52,9 @@ from rc_darts_tf import search_space
 
 BN_EPSILON = 1e-5
 BN_MOMENTUM = 0.9
+PACKAGE = "rc_darts_tf"       # Keras serialization package of every layer of the library
+
+serializable = keras.saving.register_keras_serializable(PACKAGE)
 
 
 def _shape(shape, channels=None, stride=1):
@@ -110,6 +113,7 @@ def _bn_per_branch(bn: keras.layers.BatchNormalization, branches) -> tf.Tensor:
   return tf.concat(outputs, axis=-1)
 
 
+@serializable
 class ReLUConvBN(keras.layers.Layer):
   """ReLU -> Conv2D(k, stride, no bias) -> BN."""
 
@@ -118,7 +122,7 @@ class ReLUConvBN(keras.layers.Layer):
     self.conv = keras.layers.Conv2D(c_out, kernel_size, strides=stride, padding="same",
                                     use_bias=False, name="conv")
     self.bn = batch_norm(affine, name="bn")
-    self.c_out, self.stride = c_out, stride
+    self.c_out, self.kernel_size, self.stride, self.affine = c_out, kernel_size, stride, affine
 
   def build(self, input_shape):
     self.conv.build(input_shape)
@@ -128,7 +132,13 @@ class ReLUConvBN(keras.layers.Layer):
   def call(self, x, training=None):
     return self.bn(self.conv(relu(x)), training=training)
 
+  def get_config(self):
+    return {**super().get_config(),
+            "c_out": self.c_out, "kernel_size": self.kernel_size, "stride": self.stride,
+            "affine": self.affine}
 
+
+@serializable
 class DilConv(keras.layers.Layer):
   """ReLU -> depthwise k x k (dilation d, stride s) -> pointwise 1x1 to c_out -> BN."""
 
@@ -142,7 +152,8 @@ class DilConv(keras.layers.Layer):
         dilation_rate=1 if self.subsample else dilation, use_bias=False, name="depthwise")
     self.pointwise = keras.layers.Conv2D(c_out, 1, use_bias=False, name="pointwise")
     self.bn = batch_norm(affine, name="bn")
-    self.c_out = c_out
+    self.c_out, self.kernel_size, self.affine = c_out, kernel_size, affine
+    self.dilation_rate = dilation                    # as given (get_config)
     self.dilation = 1 if self.subsample else dilation
 
   def build(self, input_shape):
@@ -166,7 +177,13 @@ class DilConv(keras.layers.Layer):
       y = self.depthwise(x)
     return self.bn(self.pointwise(y), training=training)
 
+  def get_config(self):
+    return {**super().get_config(),
+            "c_out": self.c_out, "kernel_size": self.kernel_size, "stride": self.stride,
+            "dilation": self.dilation_rate, "affine": self.affine}
 
+
+@serializable
 class SepConv(keras.layers.Layer):
   """Two DilConv(dilation 1) blocks; only the first is strided. DARTS's sep_conv."""
 
@@ -174,7 +191,7 @@ class SepConv(keras.layers.Layer):
     super().__init__(**kwargs)
     self.block1 = DilConv(c_out, kernel_size, stride, 1, affine, name="block1")
     self.block2 = DilConv(c_out, kernel_size, 1, 1, affine, name="block2")
-    self.c_out, self.stride = c_out, stride
+    self.c_out, self.stride, self.kernel_size, self.affine = c_out, stride, kernel_size, affine
 
   def build(self, input_shape):
     self.block1.build(input_shape)
@@ -184,7 +201,13 @@ class SepConv(keras.layers.Layer):
   def call(self, x, training=None):
     return self.block2(self.block1(x, training=training), training=training)
 
+  def get_config(self):
+    return {**super().get_config(),
+            "c_out": self.c_out, "kernel_size": self.kernel_size, "stride": self.stride,
+            "affine": self.affine}
 
+
+@serializable
 class InvertedResidual(keras.layers.Layer):
   """MobileNetV2's inverted residual block without its skip (in a cell, the node's sum over its
   edges is the residual; skip_connect is a candidate of its own): ReLU -> 1x1 conv to `expanded`
@@ -202,6 +225,7 @@ class InvertedResidual(keras.layers.Layer):
     self.project = keras.layers.Conv2D(c_out, 1, use_bias=False, name="project")
     self.bn = batch_norm(affine, name="bn")
     self.expanded, self.c_out, self.stride = expanded, c_out, stride
+    self.kernel_size, self.affine = kernel_size, affine
 
   def build(self, input_shape):
     self.expand.build(input_shape)
@@ -219,7 +243,13 @@ class InvertedResidual(keras.layers.Layer):
     y = tf.nn.relu(self.bn_depthwise(self.depthwise(y), training=training))
     return self.bn(self.project(y), training=training)
 
+  def get_config(self):
+    return {**super().get_config(),
+            "expanded": self.expanded, "c_out": self.c_out, "kernel_size": self.kernel_size,
+            "stride": self.stride, "affine": self.affine}
 
+
+@serializable
 class FactorizedReduce(keras.layers.Layer):
   """ReLU -> two 1x1 stride-2 convs (the second shifted by one pixel) -> concat -> BN (per
   branch at inference, see the module docstring)."""
@@ -231,7 +261,7 @@ class FactorizedReduce(keras.layers.Layer):
     self.conv1 = keras.layers.Conv2D(c_out // 2, 1, strides=2, use_bias=False, name="conv1")
     self.conv2 = keras.layers.Conv2D(c_out // 2, 1, strides=2, use_bias=False, name="conv2")
     self.bn = batch_norm(affine, name="bn")
-    self.c_out = c_out
+    self.c_out, self.affine = c_out, affine
 
   def build(self, input_shape):
     self.conv1.build(input_shape)
@@ -247,7 +277,11 @@ class FactorizedReduce(keras.layers.Layer):
       return self.bn(tf.concat(branches, axis=-1), training=training)
     return _bn_per_branch(self.bn, branches)
 
+  def get_config(self):
+    return {**super().get_config(), "c_out": self.c_out, "affine": self.affine}
 
+
+@serializable
 class Pool(keras.layers.Layer):
   """3x3 max or average pooling ('same'; average excludes padding), BN after it in the search."""
 
@@ -256,7 +290,7 @@ class Pool(keras.layers.Layer):
     cls = keras.layers.MaxPooling2D if kind == "max" else keras.layers.AveragePooling2D
     self.pool = cls(3, strides=stride, padding="same", name="pool")
     self.bn = batch_norm(False, name="bn") if bn else None
-    self.stride = stride
+    self.kind, self.stride = kind, stride
 
   def build(self, input_shape):
     if self.bn is not None:
@@ -267,12 +301,20 @@ class Pool(keras.layers.Layer):
     x = self.pool(x)
     return self.bn(x, training=training) if self.bn is not None else x
 
+  def get_config(self):
+    return {**super().get_config(),
+            "kind": self.kind, "stride": self.stride, "bn": self.bn is not None}
 
+
+@serializable
 class Identity(keras.layers.Layer):
+  """The input unchanged (skip_connect at stride 1)."""
+
   def call(self, x, training=None):
     return x
 
 
+@serializable
 class Zero(keras.layers.Layer):
   """Outputs zeros of the (strided) input shape."""
 
@@ -282,6 +324,9 @@ class Zero(keras.layers.Layer):
 
   def call(self, x, training=None):
     return tf.zeros_like(x[:, ::self.stride, ::self.stride, :])
+
+  def get_config(self):
+    return {**super().get_config(), "stride": self.stride}
 
 
 def channel_shuffle(x, groups):
@@ -295,6 +340,7 @@ def channel_shuffle(x, groups):
   return tf.reshape(x, [shape[0], shape[1], shape[2], channels])
 
 
+@serializable
 class GroupConv1x1(keras.layers.Layer):
   """ReLU -> 1x1 conv with `groups` groups (split -> per-group Conv2D -> concat) -> BN -> shuffle
   (BN per group at inference, see the module docstring)."""
@@ -304,8 +350,7 @@ class GroupConv1x1(keras.layers.Layer):
     if c_out % groups:
       raise ValueError(f"a 1x1 conv with {groups} groups needs output channels divisible by "
                        f"{groups}, got {c_out}")
-    self.groups = groups
-    self.stride = stride
+    self.groups, self.stride, self.c_out, self.affine = groups, stride, c_out, affine
     self.convs = [keras.layers.Conv2D(c_out // groups, 1, strides=stride, use_bias=False,
                                       name=f"conv_g{g}") for g in range(groups)]
     self.bn = batch_norm(affine, name="bn")
@@ -330,6 +375,11 @@ class GroupConv1x1(keras.layers.Layer):
     else:
       y = _bn_per_branch(self.bn, branches)
     return channel_shuffle(y, self.groups)
+
+  def get_config(self):
+    return {**super().get_config(),
+            "c_out": self.c_out, "groups": self.groups, "stride": self.stride,
+            "affine": self.affine}
 
 
 @dataclasses.dataclass(frozen=True)
