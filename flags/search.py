@@ -1,19 +1,25 @@
 """Search flags: architecture optimizer, multi-level cells, connection cells, projection schedule.
 
-Defaults are the RC-DARTS paper's CIFAR-10 search settings (see ../shared/DESIGN.md).
+Defaults are rc_darts_tf/search/hparams.py's: the RC-DARTS paper's CIFAR-10 search settings (see
+../shared/DESIGN.md) where the paper gives one.
 """
 
 from absl import flags as absl_flags
 
 from flags._define import already_defined
+from rc_darts_tf.search import hparams   # TensorFlow-free: the defaults' one source
 
 
 def define_search_flags(flag_values=absl_flags.FLAGS, *, arch_learning_rate=None,
-                        arch_weight_decay=1e-3, levels=3, learn_connection=True,
-                        projection_interval=150, projection_iters=500, projection_lr=None,
-                        warmup_steps=0, lambda_init=10.0, lambda_decay=0.97,
-                        temperature_init=1.0, temperature_final=0.03,
-                        projection_method="newton"):
+                        arch_weight_decay=hparams.ARCH_WEIGHT_DECAY, levels=hparams.LEVELS,
+                        learn_connection=hparams.LEARN_CONNECTION,
+                        projection_interval=hparams.PROJECTION_INTERVAL,
+                        projection_iters=hparams.PROJECTION_ITERS, projection_lr=None,
+                        warmup_steps=hparams.WARMUP_STEPS, lambda_init=hparams.LAMBDA_INIT,
+                        lambda_decay=hparams.LAMBDA_DECAY,
+                        temperature_init=hparams.TEMPERATURE_INIT,
+                        temperature_final=hparams.TEMPERATURE_FINAL,
+                        projection_method=hparams.PROJECTION_METHOD):
   if already_defined(flag_values, "arch_learning_rate"):
     return
   absl_flags.DEFINE_float(
@@ -84,7 +90,8 @@ def define_search_flags(flag_values=absl_flags.FLAGS, *, arch_learning_rate=None
           f"{name} ({space.description}: "
           f"{', '.join(op for op in space.primitives if op != 'none')})"
           for name, space in search_space.SPACES.items())
-      + ". θ has one column per op; the space is recorded in every file the search writes.", flag_values=flag_values)
+      + ". θ has one column per op; the space is recorded in every file the search writes.",
+      flag_values=flag_values)
   absl_flags.DEFINE_integer(
       "partial_channels", 1,
       "K of partial-channel search (PC-DARTS, Xu et al. 2020): 1/K of every edge's channels go "

@@ -185,6 +185,7 @@ def main(argv):
   import numpy as np
   from rc_darts_tf import costs, data
   from rc_darts_tf.genotype import save as save_genotype
+  from rc_darts_tf.search import hparams
   from rc_darts_tf.search import callbacks as cb
   from rc_darts_tf.search import checkpoint as ckpt
   from rc_darts_tf.search.inputs import SearchInput
@@ -220,7 +221,7 @@ def main(argv):
         FLAGS.learning_rate, decay_steps=max(1, FLAGS.epochs * steps),
         alpha=FLAGS.learning_rate_min / FLAGS.learning_rate)
     model.compile(keras.optimizers.SGD(schedule, momentum=FLAGS.momentum),
-                  keras.optimizers.Adam(arch_lr, beta_1=0.5, beta_2=0.999))
+                  keras.optimizers.Adam(arch_lr, *hparams.ARCH_BETAS))
     model.build_optimizers()
     if strategy.num_replicas_in_sync > 1:
       model.use_synchronized_batch_norm()

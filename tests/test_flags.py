@@ -136,3 +136,38 @@ def test_flagfile_values_are_used(tmp_path, image_tree):
   assert "60 images train the weights, 60 the architecture" in result.stdout
   assert "seed=5" in result.stdout and "images (8, 32, 32, 3) float32" in result.stdout
   assert os.path.exists(image_tree)
+
+
+def test_search_defaults_have_one_source():
+  """rc-darts-search's flags, SearchNetwork and Projection default to search/hparams.py's values
+  (a search driven from Python is the command line's search)."""
+  import inspect
+  from rc_darts_tf.search import hparams
+  from rc_darts_tf.search.projection import Projection
+  from rc_darts_tf.search.supernet import SearchNetwork
+  fv = all_flags()
+  network = inspect.signature(SearchNetwork.__init__).parameters
+  projection = inspect.signature(Projection.__init__).parameters
+  expected = {"arch_weight_decay": hparams.ARCH_WEIGHT_DECAY, "levels": hparams.LEVELS,
+              "learn_connection": hparams.LEARN_CONNECTION,
+              "projection_interval": hparams.PROJECTION_INTERVAL,
+              "projection_iters": hparams.PROJECTION_ITERS,
+              "projection_method": hparams.PROJECTION_METHOD,
+              "lambda_init": hparams.LAMBDA_INIT, "lambda_decay": hparams.LAMBDA_DECAY,
+              "warmup_steps": hparams.WARMUP_STEPS,
+              "temperature_init": hparams.TEMPERATURE_INIT,
+              "temperature_final": hparams.TEMPERATURE_FINAL}
+  for name, value in expected.items():
+    assert fv[name].default == value, name
+    if name in network:
+      assert network[name].default == value, name
+  assert {"lambda_init", "lambda_decay", "projection_iters", "temperature_final",
+          "projection_method", "arch_weight_decay"} <= set(network)
+  assert projection["lambda_init"].default == hparams.LAMBDA_INIT
+  assert projection["lambda_decay"].default == hparams.LAMBDA_DECAY
+  assert projection["max_iters"].default == hparams.PROJECTION_ITERS
+  assert projection["method"].default == hparams.PROJECTION_METHOD
+  assert network["projection_lr"].default == projection["lr"].default == hparams.PROJECTION_LR
+  # the paper's values where it gives them (../shared/DESIGN.md)
+  assert (hparams.PROJECTION_INTERVAL, hparams.PROJECTION_ITERS) == (150, 500)
+  assert hparams.ARCH_LEARNING_RATE == 3e-4 and hparams.ARCH_WEIGHT_DECAY == 1e-3

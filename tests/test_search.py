@@ -15,7 +15,8 @@ from rc_darts_tf.search import derive
 from rc_darts_tf.search.mixed import MixedOp
 from rc_darts_tf.search.projection import Projection
 from rc_darts_tf.search.supernet import SearchNetwork
-from tests.helpers import error_lines, make_image_tree, run_entry, search_batch
+from tests.helpers import (error_lines, make_image_tree, run_entry, search_batch,
+                           tiny_search_network)
 
 
 @pytest.mark.parametrize("space", ["darts", "darts_irb"])
@@ -163,8 +164,8 @@ def _projection_setup(bounds_fn, seed=0, levels=2, max_iters=500, method="newton
   theta = tf.Variable(rng.standard_normal((levels + 1, 14, 8)).astype(np.float32))
   conn = tf.Variable(rng.standard_normal(4).astype(np.float32))
   phi0 = model.expected(theta, conn).numpy()
-  projection = Projection(model, bounds_fn(phi0), lambda_init=10.0, max_iters=max_iters,
-                          method=method)
+  projection = Projection(model, bounds_fn(phi0), lambda_init=10.0, lambda_decay=0.95,
+                          max_iters=max_iters, method=method)
   return projection.bind(theta, conn), model, theta, conn, phi0
 
 
@@ -216,11 +217,7 @@ def test_achievable_range_brackets_phi():
 
 
 def test_train_step_updates_weights_and_theta_and_is_traced_once():
-  net = SearchNetwork(num_classes=3, init_channels=8, layers=5, levels=3, learn_connection=True,
-                      image_size=16, bounds={"params": Bounds(None, 1e9)}, seed=1)
-  net.compile(keras.optimizers.SGD(0.05, momentum=0.9),
-              keras.optimizers.Adam(3e-2, beta_1=0.5, beta_2=0.999))
-  net.build_optimizers()
+  net = tiny_search_network(layers=5, levels=3)
   rng = np.random.default_rng(0)
   batch = lambda: search_batch(rng)  # noqa: E731
   step = tf.function(net.train_step)

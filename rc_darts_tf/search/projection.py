@@ -44,6 +44,7 @@ import tensorflow as tf
 
 from rc_darts_tf import costs
 from rc_darts_tf.budget import Bounds
+from rc_darts_tf.search import hparams
 
 
 class Projection:
@@ -56,8 +57,10 @@ class Projection:
   """
 
   def __init__(self, cost_model: costs.CostModel, bounds: Optional[Dict[str, Bounds]],
-               lr=3e-4, max_iters=500, lambda_init=1.0, lambda_decay=0.95, beta_1=0.5,
-               beta_2=0.999, epsilon=1e-8, method="newton", temperature=None, margin=2e-3,
+               lr=hparams.PROJECTION_LR, max_iters=hparams.PROJECTION_ITERS,
+               lambda_init=hparams.LAMBDA_INIT, lambda_decay=hparams.LAMBDA_DECAY,
+               beta_1=hparams.PROJECTION_BETAS[0], beta_2=hparams.PROJECTION_BETAS[1], epsilon=1e-8,
+               method=hparams.PROJECTION_METHOD, temperature=None, margin=2e-3,
                max_step=1.0, anchored_iters=20):
     if method not in ("newton", "penalty"):
       raise ValueError(f"unknown projection method {method!r}: newton or penalty")

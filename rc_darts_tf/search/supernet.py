@@ -33,6 +33,7 @@ import numpy as np
 import tensorflow as tf
 
 from rc_darts_tf import costs, ops, precision
+from rc_darts_tf.search import hparams
 from rc_darts_tf.search.mixed import SearchCell
 from rc_darts_tf.search.projection import Projection
 
@@ -41,10 +42,14 @@ class SearchNetwork(keras.Model):
 
   def __init__(self, num_classes=10, init_channels=16, layers=8, levels=3,
                learn_connection=True, image_size=32, budget_plan: Optional[costs.NetworkPlan] = None,
-               bounds=None, weight_decay=3e-4, arch_weight_decay=1e-3, grad_clip=5.0,
-               projection_lr=3e-4, projection_iters=500, lambda_init=1.0, lambda_decay=0.95,
-               seed=None, temperature_init=1.0, temperature_final=1.0, total_steps=None,
-               projection_method="newton", partial_channels=1, search_space=None, **kwargs):
+               bounds=None, weight_decay=3e-4, arch_weight_decay=hparams.ARCH_WEIGHT_DECAY,
+               grad_clip=5.0, projection_lr=hparams.PROJECTION_LR,
+               projection_iters=hparams.PROJECTION_ITERS, lambda_init=hparams.LAMBDA_INIT,
+               lambda_decay=hparams.LAMBDA_DECAY, seed=None,
+               temperature_init=hparams.TEMPERATURE_INIT,
+               temperature_final=hparams.TEMPERATURE_FINAL, total_steps=None,
+               projection_method=hparams.PROJECTION_METHOD, partial_channels=1, search_space=None,
+               **kwargs):
     # θ stays float32 under mixed precision: the model does not autocast its own variables (θ);
     # its layers (stem, cells, classifier) follow the dtype policy.
     kwargs.setdefault("autocast", False)
