@@ -50,9 +50,25 @@ def error_lines(stderr):
     if len(line) > 5 and line[0] in "IWE" and line[1:5].isdigit() and " port.cc:" in line:
       continue  # I0000 ... port.cc: oneDNN notice
     if " util.cc:" in line and "oneDNN supports DT_HALF only on platforms with" in line:
-      continue  # TensorFlow's notice on CPUs without AVX-512 FP16 (float16 ops); an error-level line, shown below TF_CPP_MIN_LOG_LEVEL=3
+      continue  # TensorFlow's notice on CPUs without AVX-512 FP16 (float16 ops): error level
     lines.append(line)
   return lines
+
+
+def tiny_search_network(**kwargs):
+  """A compiled SearchNetwork for step tests: 3 classes, C = 8, 3 cells, one level, learned
+  connection cells, 16 x 16, a params bound no θ reaches, seed 1; SGD 0.05 (momentum 0.9) on the
+  weights, Adam 3e-2 (β 0.5, 0.999) on θ. kwargs override SearchNetwork's arguments."""
+  import keras
+  from rc_darts_tf.budget import Bounds
+  from rc_darts_tf.search.supernet import SearchNetwork
+  args = dict(num_classes=3, init_channels=8, layers=3, levels=1, learn_connection=True,
+              image_size=16, bounds={"params": Bounds(None, 1e9)}, seed=1)
+  net = SearchNetwork(**{**args, **kwargs})
+  net.compile(keras.optimizers.SGD(0.05, momentum=0.9),
+              keras.optimizers.Adam(3e-2, beta_1=0.5, beta_2=0.999))
+  net.build_optimizers()
+  return net
 
 
 def search_batch(rng, batch=6, size=16, classes=3):

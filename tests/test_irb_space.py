@@ -18,8 +18,7 @@ from rc_darts_tf import costs, network, search_space
 from rc_darts_tf import genotype as genotype_lib
 from rc_darts_tf.budget import Bounds
 from rc_darts_tf.search import derive
-from rc_darts_tf.search.supernet import SearchNetwork
-from tests.helpers import error_lines, run_entry, search_batch
+from tests.helpers import error_lines, run_entry, search_batch, tiny_search_network
 
 IRB = search_space.get("darts_irb")
 IRB_OPS = ("irb_3x3_e3", "irb_5x5_e3")
@@ -47,13 +46,7 @@ def test_the_space_is_darts_plus_two_inverted_residual_blocks():
 
 @pytest.fixture(scope="module")
 def irb_network():
-  net = SearchNetwork(num_classes=3, init_channels=8, layers=3, levels=1, learn_connection=True,
-                      image_size=16, bounds={"params": Bounds(None, 1e9)}, seed=1,
-                      search_space=IRB)
-  net.compile(keras.optimizers.SGD(0.05, momentum=0.9),
-              keras.optimizers.Adam(3e-2, beta_1=0.5, beta_2=0.999))
-  net.build_optimizers()
-  return net
+  return tiny_search_network(search_space=IRB)
 
 
 def test_search_network_has_a_theta_column_per_op_and_steps(irb_network):

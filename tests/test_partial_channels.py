@@ -3,7 +3,6 @@ normalisation) in the edge strength of derivation and Φ, the supernet's step, t
 
 import json
 
-import keras
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -13,7 +12,7 @@ from rc_darts_tf.budget import Bounds
 from rc_darts_tf.search import derive
 from rc_darts_tf.search.mixed import MixedOp, channel_shuffle
 from rc_darts_tf.search.supernet import SearchNetwork
-from tests.helpers import error_lines, run_entry, search_batch
+from tests.helpers import error_lines, run_entry, search_batch, tiny_search_network
 
 
 def _shuffle_reference(x, groups):
@@ -135,13 +134,7 @@ def test_beta_enters_the_edge_strength_of_derivation_phi_and_eq1():
 
 @pytest.fixture(scope="module")
 def pc_network():
-  net = SearchNetwork(num_classes=3, init_channels=8, layers=3, levels=1, learn_connection=True,
-                      image_size=16, bounds={"params": Bounds(None, 1e9)}, seed=1,
-                      partial_channels=4)
-  net.compile(keras.optimizers.SGD(0.05, momentum=0.9),
-              keras.optimizers.Adam(3e-2, beta_1=0.5, beta_2=0.999))
-  net.build_optimizers()
-  return net
+  return tiny_search_network(partial_channels=4)
 
 
 def test_partial_search_step_moves_beta_and_keeps_phi_of_the_derived_network(pc_network):
