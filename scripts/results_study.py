@@ -72,6 +72,9 @@ def main():
                  help="the arms to run (comma-separated); the tables, pictures and --publish "
                       "need all three. Separate invocations with disjoint arms can share the "
                       "cores (about 1.4 of 2 cores are busy with one run at this size)")
+  p.add_argument("--search_space", default="darts",
+                 help="the rc arm's candidate ops (rc-darts-search --search_space): darts, or "
+                      "darts_irb (adds inverted residual blocks)")
   p.add_argument("--publish", default=None,
                  help="copy every search's genotype.json and the pictures into this directory "
                       "(docs/results for docs/RESULTS.md): the study pictures, every search's "
@@ -93,7 +96,8 @@ def main():
       if not os.path.exists(os.path.join(d, "genotype.json")):
         extra = (budget + [f"--budget_layers={args.layers}",
                            f"--budget_channels={args.init_channels}", "--levels=3",
-                           "--projection_interval=50"] if arm == "rc" else
+                           "--projection_interval=50",
+                           f"--search_space={args.search_space}"] if arm == "rc" else
                  # τ_final 0.1: the darts searches of docs/RESULTS.md ran before the default
                  # became 0.03; pinned so that the script reproduces them
                  ["--constraints=none", "--levels=1", "--nolearn_connection",
