@@ -111,11 +111,6 @@ def keras_logits(model, images: np.ndarray, batch_size: int = 32) -> np.ndarray:
                          for i in range(0, len(images), batch_size)]).astype(np.float32)
 
 
-def write_bytes(path: str, data: bytes) -> None:
-  """Atomic write (temp file in the same directory, fsync, os.replace)."""
-  io_utils.atomic_write_bytes(path, data)
-
-
 def convert(model, fmt: str, calibration: Optional[np.ndarray], opset: int,
             labels: Optional[Sequence[str]] = None, preprocessing=None) -> bytes:
   """The bytes of one file; with `preprocessing` (a pixel model), labels and preprocessing are
@@ -161,7 +156,7 @@ def export_all(model, formats: Sequence[str], out_dir: str, images: Images, expe
     data = convert(model, fmt, images.calibration, opset, labels, preprocessing)
     path = os.path.join(out_dir, FILE_NAMES[fmt])
     written.append(path)
-    write_bytes(path, data)
+    io_utils.atomic_write_bytes(path, data)
     converted = time.perf_counter() - started
     with open(path, "rb") as f:          # everything below reads the file that ships
       data = f.read()

@@ -78,9 +78,9 @@ def main(argv):
 
 def _write_preview(path, images, source):
   """Un-normalise up to 64 images and save them as an 8-wide grid PNG (atomically)."""
-  import os
   import numpy as np
   from PIL import Image
+  from rc_darts_tf import io_utils
   mean = np.array(source.mean) * 255.0
   std = np.array(source.std) * 255.0
   pixels = np.clip(images[:64] * std + mean, 0, 255).astype(np.uint8)
@@ -94,9 +94,8 @@ def _write_preview(path, images, source):
   scale = max(1, 256 // size)
   picture = Image.fromarray(grid).resize((cols * size * scale, rows * size * scale),
                                          Image.NEAREST)
-  tmp = f"{path}.tmp{os.getpid()}"
-  picture.save(tmp, format="PNG")
-  os.replace(tmp, path)
+  with io_utils.atomic_path(path) as tmp:
+    picture.save(tmp, format="PNG")
 
 
 def run():

@@ -1,37 +1,74 @@
-"""Small file helpers: atomic writes, output-directory checks, file descriptor 2 redirection."""
+"""Small file helpers: atomic writes (one file, a file a writer names, a folder of files), output-
+directory checks, file descriptor 2 redirection."""
 
 import contextlib
 import os
+import shutil
 import sys
 import tempfile
 
 from rc_darts_tf.errors import RcDartsError
 
 
-def atomic_write_bytes(path: str, data: bytes) -> None:
-  """Write `data` to `path` via a temp file in the same directory, fsync and os.replace: readers
-  see the old file or the new one, never a partial one, and a failure leaves the old file
-  untouched."""
+@contextlib.contextmanager
+def atomic_path(path: str, suffix: str = ""):
+  """A temporary path beside `path` for writers that want a file name (np.savez, Keras's save
+  and export, matplotlib, PIL): write it inside the `with` block; on a normal exit it replaces
+  `path` (os.replace in the same directory: readers see the old file or the new one, never a
+  partial one), on an exception it is removed and `path` is left untouched. suffix ends the
+  temporary name, for writers that choose the format by extension ('.npz', '.keras'). A
+  directory written there (a SavedModel) replaces a directory at `path`, which is removed first
+  (that step is not atomic). The temporary path lies in a private folder `.<name>.*.tmp` that is
+  always removed."""
   directory = os.path.dirname(os.path.abspath(path))
-  fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{os.path.basename(path)}.", suffix=".tmp")
+  folder = tempfile.mkdtemp(dir=directory, prefix=f".{os.path.basename(path)}.", suffix=".tmp")
   try:
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)   # mkstemp's 0600 would hide results from other users
-    with os.fdopen(fd, "wb") as f:
+    tmp = os.path.join(folder, os.path.basename(path) + suffix)
+    yield tmp
+    if not os.path.exists(tmp):
+      raise RcDartsError(f"nothing was written to the temporary file for {path}")
+    if os.path.isdir(tmp) and os.path.isdir(path):
+      shutil.rmtree(path)
+    os.replace(tmp, path)
+  finally:
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+def atomic_write_bytes(path: str, data: bytes) -> None:
+  """Write `data` to `path` atomically (`atomic_path`), fsync'ed before the replace; the file
+  gets the permissions the umask gives a new file."""
+  with atomic_path(path) as tmp:
+    with open(tmp, "wb") as f:
       f.write(data)
       f.flush()
       os.fsync(f.fileno())
-    os.replace(tmp, path)
-  except BaseException:
-    if os.path.exists(tmp):
-      os.unlink(tmp)
-    raise
 
 
 def atomic_write_text(path: str, text: str) -> None:
   """`atomic_write_bytes` of `text` in UTF-8."""
   atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def write_files_atomically(out_dir: str, write) -> list:
+  """Call write(folder) -> [paths written under folder] with a private temporary folder beside
+  `out_dir`, then move each file into `out_dir` (created if missing) with os.replace: a reader
+  never sees a partial file, files of `out_dir` that `write` does not write stay, and an
+  exception leaves `out_dir` as it was. The temporary folder is always removed. Returns the
+  paths in `out_dir`."""
+  parent = os.path.dirname(os.path.abspath(out_dir))
+  os.makedirs(parent, exist_ok=True)
+  tmp = tempfile.mkdtemp(dir=parent, prefix=f".{os.path.basename(out_dir)}.", suffix=".tmp")
+  try:
+    written = write(tmp)
+    os.makedirs(out_dir, exist_ok=True)
+    paths = []
+    for path in written:
+      target = os.path.join(out_dir, os.path.relpath(path, tmp))
+      os.replace(path, target)
+      paths.append(target)
+    return paths
+  finally:
+    shutil.rmtree(tmp, ignore_errors=True)
 
 
 def prepare_output_dir(path: str, markers, overwrite: bool) -> str:

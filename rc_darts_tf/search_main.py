@@ -311,14 +311,13 @@ def main(argv):
                              json.dumps(projection.history, indent=2))
   save_genotype(genotype, os.path.join(own, "genotype.json"))
   theta_path = os.path.join(own, "theta.npz")
-  tmp = f"{theta_path}.tmp{os.getpid()}.npz"
   arrays = dict(theta_cells=model.theta_cells.numpy(),
                 theta_connection=model.theta_connection.numpy(),
                 search_space=np.array(search_space.record_text(space)))
   if model.theta_edges is not None:
     arrays["theta_edges"] = model.theta_edges.numpy()
-  np.savez(tmp, **arrays)
-  os.replace(tmp, theta_path)
+  with io_utils.atomic_path(theta_path, ".npz") as tmp:
+    np.savez(tmp, **arrays)
   if not chief:
     return 0
 

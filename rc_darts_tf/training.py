@@ -25,6 +25,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from rc_darts_tf import io_utils
 from rc_darts_tf import network as network_lib
 from rc_darts_tf import precision
 
@@ -199,9 +200,8 @@ class EpochEnd(keras.callbacks.Callback):
     self.history.append(record)
     # history.json first: a run killed between the two writes resumes from the older checkpoint
     # and drops the history records past it.
-    from rc_darts_tf.io_utils import atomic_write_text
-    atomic_write_text(os.path.join(self.output_dir, "history.json"),
-                      json.dumps(self.history, indent=1))
+    io_utils.atomic_write_text(os.path.join(self.output_dir, "history.json"),
+                               json.dumps(self.history, indent=1))
     self.checkpoint.save(done, self.best)
     if self.writer is not None:
       with self.writer.as_default(step=done):
@@ -244,23 +244,16 @@ def float32_network(network: keras.Model) -> keras.Model:
 def save_network(network: keras.Model, path: str) -> None:
   """Save the inference network (logits only, float32) as .keras, atomically."""
   infer = network_lib.inference_model(float32_network(network))
-  tmp = os.path.join(os.path.dirname(path), "." + os.path.basename(path) + ".tmp.keras")
-  infer.save(tmp)
-  os.replace(tmp, path)
+  with io_utils.atomic_path(path, ".keras") as tmp:
+    infer.save(tmp)
 
 
 def export_saved_model(network: keras.Model, path: str) -> None:
   """Write a SavedModel (serving signature: images -> logits, float32) via Keras's export,
   atomically."""
-  import shutil
   infer = network_lib.inference_model(float32_network(network))
-  tmp = path + ".tmp"
-  if os.path.exists(tmp):
-    shutil.rmtree(tmp)
-  infer.export(tmp, format="tf_saved_model", verbose=False)
-  if os.path.exists(path):
-    shutil.rmtree(path)
-  os.replace(tmp, path)
+  with io_utils.atomic_path(path) as tmp:
+    infer.export(tmp, format="tf_saved_model", verbose=False)
 
 
 def evaluate_network(network: keras.Model, dataset) -> Dict[str, float]:

@@ -27,13 +27,11 @@ import dataclasses
 import json
 import math
 import os
-import shutil
-import tempfile
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from rc_darts_tf import costs, search_space
+from rc_darts_tf import costs, io_utils, search_space
 from rc_darts_tf.errors import RcDartsError
 
 FORMATS = ("png", "svg")
@@ -91,8 +89,8 @@ def _style():
 
 
 def save_figure(fig, base: str, formats: Sequence[str] = FORMATS) -> List[str]:
-  """Write `fig` to base.png and base.svg (each via a temp file in the same folder, then
-  os.replace), close it and return the paths."""
+  """Write `fig` to base.png and base.svg (each atomically, io_utils.atomic_path), close it and
+  return the paths."""
   plt = _plt()
   paths = []
   directory = os.path.dirname(os.path.abspath(base))
@@ -106,21 +104,9 @@ def save_figure(fig, base: str, formats: Sequence[str] = FORMATS) -> List[str]:
       fig.set_layout_engine("none")
     for fmt in formats:
       path = f"{base}.{fmt}"
-      fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{os.path.basename(path)}.",
-                                 suffix=".tmp")
-      os.close(fd)
-      try:
-        metadata = {"Date": None} if fmt == "svg" else {"Software": "rc-darts-tf"}
-        with _style():                                  # SVG text as text, fixed hash salt
-          fig.savefig(tmp, format=fmt, dpi=DPI, metadata=metadata, facecolor="white")
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
-        os.replace(tmp, path)
-      except BaseException:
-        if os.path.exists(tmp):
-          os.unlink(tmp)
-        raise
+      metadata = {"Date": None} if fmt == "svg" else {"Software": "rc-darts-tf"}
+      with io_utils.atomic_path(path) as tmp, _style():   # SVG text as text, fixed hash salt
+        fig.savefig(tmp, format=fmt, dpi=DPI, metadata=metadata, facecolor="white")
       paths.append(path)
   finally:
     plt.close(fig)
@@ -779,27 +765,11 @@ def plot_search_dir(search_dir: str, out_dir: Optional[str] = None) -> List[str]
   os.replace, so a reader never sees a partial file. Returns the written paths."""
   record = read_search_dir(search_dir)
   out_dir = os.path.abspath(out_dir or os.path.join(search_dir, "pictures"))
-  return _write_atomically(out_dir, lambda tmp: write_search_pictures(record, tmp))
-
-
-def _write_atomically(out_dir: str, write) -> List[str]:
-  parent = os.path.dirname(out_dir)
-  os.makedirs(parent, exist_ok=True)
-  tmp = tempfile.mkdtemp(dir=parent, prefix=f".{os.path.basename(out_dir)}.", suffix=".tmp")
-  try:
-    written = write(tmp)
-    os.makedirs(out_dir, exist_ok=True)
-    paths = []
-    for path in written:
-      target = os.path.join(out_dir, os.path.relpath(path, tmp))
-      os.replace(path, target)
-      paths.append(target)
-    return paths
-  finally:
-    shutil.rmtree(tmp, ignore_errors=True)
+  return io_utils.write_files_atomically(out_dir, lambda tmp: write_search_pictures(record, tmp))
 
 
 def plot_genotype(genotype, out_dir: str) -> List[str]:
   """write_genotype_pictures into `out_dir`, each file moved in only once fully written."""
   out_dir = os.path.abspath(out_dir)
-  return _write_atomically(out_dir, lambda tmp: write_genotype_pictures(genotype, tmp))
+  return io_utils.write_files_atomically(out_dir,
+                                         lambda tmp: write_genotype_pictures(genotype, tmp))

@@ -11,7 +11,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from rc_darts_tf import costs, search_space
+from rc_darts_tf import costs, io_utils, search_space
 from rc_darts_tf.budget import Bounds
 from rc_darts_tf.genotype import save as save_genotype
 from rc_darts_tf.search import derive
@@ -199,15 +199,14 @@ class SearchMonitor(keras.callbacks.Callback):
     """For plots (npz, atomic): phi [S, 6] = (step, Φ params, Φ MACs, Eq. 1 params, Eq. 1 MACs,
     τ) every `every_n_steps` steps; theta_softmax [epochs, G, E, O] = softmax(θ / τ) per epoch
     (O columns in the order of `search_space`, the space's record as JSON)."""
-    tmp = f"{path}.tmp{os.getpid()}.npz"
     # the search network's space; histories kept without one (a monitor not yet set on a model)
     # are DARTS's
     space = self.model.search_space if self.model is not None else search_space.DEFAULT
     phi = np.array(self.phi_history, np.float64)
     if phi.size == 0:
       phi = phi.reshape(0, 2 + 2 * len(costs.RESOURCES))
-    np.savez(tmp, phi=phi,
-             theta_epochs=np.array([e for e, _ in self.theta_history], np.int32),
-             theta_softmax=np.array([p for _, p in self.theta_history], np.float32),
-             search_space=np.array(search_space.record_text(space)))
-    os.replace(tmp, path)
+    with io_utils.atomic_path(path, ".npz") as tmp:
+      np.savez(tmp, phi=phi,
+               theta_epochs=np.array([e for e, _ in self.theta_history], np.int32),
+               theta_softmax=np.array([p for _, p in self.theta_history], np.float32),
+               search_space=np.array(search_space.record_text(space)))
