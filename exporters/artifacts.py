@@ -100,8 +100,9 @@ def expected_costs(model, plan, genotype) -> Expected:
 def bn_affine_params(model) -> int:
   """BN gamma + beta elements of the Keras model (what BN folding removes). Only Keras's
   BatchNormalization names its trainable weights gamma and beta in these networks."""
-  return int(sum(int(np.prod(w.shape)) for w in model.trainable_weights
-                 if w.path.rsplit("/", 1)[-1] in ("gamma", "beta")))
+  from rc_darts_tf import costs
+  return costs.count_weights(w for w in model.trainable_weights
+                             if w.path.rsplit("/", 1)[-1] in ("gamma", "beta"))
 
 
 def keras_logits(model, images: np.ndarray, batch_size: int = 32) -> np.ndarray:

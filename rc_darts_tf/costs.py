@@ -26,6 +26,13 @@ from rc_darts_tf.search_space import (  # noqa: F401
     dense_cost, depthwise_cost, dil_conv_block_cost, dil_conv_cost, group_conv_cost, out_size,
     pool_cost, relu_conv_bn_cost, sep_conv_cost, skip_cost, zero_cost)
 
+
+def count_weights(variables) -> int:
+  """Elements of `variables` (Keras / TensorFlow variables or arrays with a static .shape): the
+  one weight counter behind network.count_params, training.param_count,
+  SearchNetwork.count_weight_params and the exporters' BN count."""
+  return int(sum(math.prod(int(d) for d in v.shape) for v in variables))
+
 RESOURCES = ("params", "macs")
 
 # The default space's ops by name, in θ's column order, with their cost formulas.

@@ -244,5 +244,4 @@ def set_drop_path(model: keras.Model, prob: float) -> None:
 def count_params(model: keras.Model) -> int:
   """Trainable weights of the inference network (DARTS's convention: BN γ/β in, moving
   statistics, drop-path state and the auxiliary head out)."""
-  infer = inference_model(model)
-  return int(sum(int(tf.size(w)) for w in infer.trainable_weights))
+  return costs.count_weights(inference_model(model).trainable_weights)

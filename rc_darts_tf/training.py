@@ -274,4 +274,7 @@ def evaluate_network(network: keras.Model, dataset) -> Dict[str, float]:
 
 
 def param_count(model: keras.Model) -> int:
-  return int(np.sum([np.prod(w.shape) for w in model.trainable_weights]))
+  """Trainable weights of `model` as it is (an auxiliary head included; network.count_params
+  counts the inference network)."""
+  from rc_darts_tf import costs
+  return costs.count_weights(model.trainable_weights)

@@ -210,3 +210,9 @@ def test_edges_between_nodes_of_a_reduction_cell_run_at_the_reduced_size():
   for edge in range(costs.NUM_EDGES):
     assert costs.edge_op_cost(normal, edge, "dil_conv_5x5") == costs.op_cost(
         "dil_conv_5x5", normal.c, normal.c, 32, 32, 1)
+
+
+def test_count_weights_counts_elements_of_any_shape():
+  assert costs.count_weights([np.zeros((3, 3, 8, 1)), np.zeros((8,)), np.zeros(())]) == 81
+  assert costs.count_weights([]) == 0
+  assert costs.count_weights(v for v in [np.zeros((2, 5))]) == 10        # a generator too
