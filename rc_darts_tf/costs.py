@@ -109,31 +109,61 @@ def level_of_normal_cells(layers: int, levels: int) -> Dict[int, int]:
   return {int(i): level for level, group in enumerate(groups) for i in group}
 
 
+STEMS = ("cifar", "imagenet")
+STEM_MULTIPLIER = 3          # DARTS's CIFAR stem: one 3x3 conv to 3C channels
+
+
+@dataclasses.dataclass(frozen=True)
+class StemConv:
+  """One layer of a stem: [ReLU `relu` ->] 3x3 conv `name` (no bias, 'same', `stride`) c_in ->
+  c_out -> BN `bn`. The names are the Keras layer names of network.build_network."""
+
+  name: str
+  bn: str
+  c_in: int
+  c_out: int
+  stride: int
+  relu: Optional[str] = None
+
+
+def stem_convs(stem: str, init_channels: int,
+               stem_multiplier: int = STEM_MULTIPLIER) -> Tuple[StemConv, ...]:
+  """DARTS's stems as data (DARTS cnn/model.py): 'cifar' -> one conv 3 -> 3C (s0 = s1 = its
+  output); 'imagenet' -> stem0 = conv 3 -> C/2 stride 2, BN, ReLU, conv C/2 -> C stride 2, BN
+  (s0), stem1 = ReLU, conv C -> C stride 2, BN (s1). The last layer's output is the first cell's
+  s1, the one before it (if any) its s0. The one description network_plan costs and
+  build_network and SearchNetwork build. ValueError for another stem."""
+  c = init_channels
+  if stem == "cifar":
+    return (StemConv("stem_conv", "stem_bn", 3, stem_multiplier * c, 1),)
+  if stem == "imagenet":
+    return (StemConv("stem0_conv1", "stem0_bn1", 3, c // 2, 2),
+            StemConv("stem0_conv2", "stem0_bn2", c // 2, c, 2, relu="stem0_relu"),
+            StemConv("stem1_conv", "stem1_bn", c, c, 2, relu="stem1_relu"))
+  raise ValueError(f"unknown stem {stem!r}: {' or '.join(STEMS)}")
+
+
 def network_plan(init_channels=16, layers=8, levels=1, stem="cifar", image_size=32,
-                 num_classes=10, stem_multiplier=3) -> NetworkPlan:
-  """Geometry of the search network (or any DARTS-style network of that shape)."""
+                 num_classes=10, stem_multiplier=STEM_MULTIPLIER) -> NetworkPlan:
+  """Geometry of the search network (or any DARTS-style network of that shape): the stem
+  (stem_convs), `layers` cells with reductions at 1/3 and 2/3 depth (C doubles there), normal
+  cells split into `levels` depth groups, global pool and classifier. ValueError for fewer than
+  3 cells, more levels than normal cells or an unknown stem."""
   if layers < 3:
     raise ValueError(f"a network needs at least 3 cells (2 reductions), got {layers}")
   c = init_channels
   levels_of = level_of_normal_cells(layers, levels)
-  if stem == "cifar":
-    c_stem = stem_multiplier * c
-    stem_cost = conv_cost(3, c_stem, image_size, image_size, 3) + bn_cost(c_stem)
-    c_pp = c_p = c_stem
-    size = size_pp = image_size
-    reduction_prev = False
-  elif stem == "imagenet":
-    s1 = out_size(image_size, 2)
-    s2 = out_size(s1, 2)
-    s3 = out_size(s2, 2)
-    stem_cost = (conv_cost(3, c // 2, image_size, image_size, 3, 2) + bn_cost(c // 2) +
-                 conv_cost(c // 2, c, s1, s1, 3, 2) + bn_cost(c) +   # stem0
-                 conv_cost(c, c, s2, s2, 3, 2) + bn_cost(c))         # stem1
-    c_pp = c_p = c
-    size_pp, size = s2, s3
-    reduction_prev = True
-  else:
-    raise ValueError(f"unknown stem {stem!r}: cifar or imagenet")
+  stem_cost, size, sizes, channels = Cost(0, 0), image_size, [], []
+  convs = stem_convs(stem, c, stem_multiplier)
+  for conv in convs:
+    stem_cost = (stem_cost + conv_cost(conv.c_in, conv.c_out, size, size, 3, conv.stride) +
+                 bn_cost(conv.c_out))
+    size = out_size(size, conv.stride)
+    sizes.append(size)
+    channels.append(conv.c_out)
+  c_pp, c_p = channels[-2:] if len(channels) > 1 else channels * 2
+  size_pp, size = sizes[-2:] if len(sizes) > 1 else sizes * 2
+  reduction_prev = len(convs) > 1 and convs[-1].stride > 1   # s1 is s0 strided: reduce s0
   cells = []
   reductions = reduction_indices(layers)
   for i in range(layers):

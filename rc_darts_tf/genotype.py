@@ -37,7 +37,7 @@ from rc_darts_tf.errors import GenotypeError
 from rc_darts_tf.io_utils import atomic_write_text
 
 FORMAT_VERSION = 1
-NUM_NODES = search_space_lib.NUM_NODES         # intermediate nodes per cell
+NUM_NODES = search_space_lib.NUM_NODES         # intermediate nodes per cell (re-exported)
 PAIRS_PER_CELL = 2 * NUM_NODES                 # 2 incoming edges per node
 STATES = tuple(range(search_space_lib.NUM_INPUTS, search_space_lib.NUM_INPUTS + NUM_NODES))  # 2..5
 DEFAULT_CONCAT = STATES

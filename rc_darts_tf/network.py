@@ -35,7 +35,7 @@ from rc_darts_tf.errors import GenotypeError
 from rc_darts_tf.genotype import DEFAULT_CONCAT, Genotype
 
 PACKAGE = ops.PACKAGE
-STEMS = ("cifar", "imagenet")
+STEMS = costs.STEMS
 
 
 def plan_for(genotype: Genotype, init_channels: int, layers: int, stem: str = "cifar",
@@ -103,7 +103,7 @@ class Cell(keras.layers.Layer):
     self.built = True
 
   def compute_output_shape(self, input_shape):
-    return _shape(input_shape[1], 4 * self.c, 2 if self.reduction else 1)
+    return _shape(input_shape[1], costs.NUM_NODES * self.c, 2 if self.reduction else 1)
 
   def _drop_path(self, x):
     keep = 1.0 - self.drop_prob
@@ -114,7 +114,7 @@ class Cell(keras.layers.Layer):
   def call(self, inputs, training=None):
     s0, s1 = inputs
     states = [self.pre0(s0, training=training), self.pre1(s1, training=training)]
-    for j in range(4):
+    for j in range(costs.NUM_NODES):
       total = None
       for k in (2 * j, 2 * j + 1):
         _, i = self.pairs[k]
@@ -189,20 +189,15 @@ def build_network(genotype: Genotype, init_channels: int = 36, layers: int = 20,
   genotype.validate()
   plan = plan_for(genotype, init_channels, layers, stem, image_size, num_classes)
   inputs = keras.Input((image_size, image_size, 3), name="images")
-  c = init_channels
-  if stem == "cifar":
-    x = keras.layers.Conv2D(3 * c, 3, padding="same", use_bias=False, name="stem_conv")(inputs)
-    s0 = s1 = ops.batch_norm(True, name="stem_bn")(x)
-  else:
-    x = keras.layers.Conv2D(c // 2, 3, 2, padding="same", use_bias=False,
-                            name="stem0_conv1")(inputs)
-    x = ops.batch_norm(True, name="stem0_bn1")(x)
-    x = keras.layers.ReLU(name="stem0_relu")(x)
-    x = keras.layers.Conv2D(c, 3, 2, padding="same", use_bias=False, name="stem0_conv2")(x)
-    s0 = ops.batch_norm(True, name="stem0_bn2")(x)
-    x = keras.layers.ReLU(name="stem1_relu")(s0)
-    x = keras.layers.Conv2D(c, 3, 2, padding="same", use_bias=False, name="stem1_conv")(x)
-    s1 = ops.batch_norm(True, name="stem1_bn")(x)
+  x, outputs = inputs, []
+  for conv in costs.stem_convs(stem, init_channels):
+    if conv.relu:
+      x = keras.layers.ReLU(name=conv.relu)(x)
+    x = keras.layers.Conv2D(conv.c_out, 3, conv.stride, padding="same", use_bias=False,
+                            name=conv.name)(x)
+    x = ops.batch_norm(True, name=conv.bn)(x)
+    outputs.append(x)
+  s0, s1 = outputs[-2:] if len(outputs) > 1 else outputs * 2
   aux_logits = None
   aux_at = 2 * layers // 3
   for cell in plan.cells:

@@ -77,10 +77,10 @@ class SearchNetwork(keras.Model):
     self.budget_plan = budget_plan or self.plan
     self.cost_tables = costs.cost_tables(self.budget_plan, learn_connection, self.search_space)
     self.cost_model = costs.CostModel(self.cost_tables)
-    c_stem = 3 * init_channels
-    self.stem_conv = keras.layers.Conv2D(c_stem, 3, padding="same", use_bias=False,
-                                         name="stem_conv")
-    self.stem_bn = ops.batch_norm(True, name="stem_bn")
+    (stem,) = costs.stem_convs("cifar", init_channels)     # DARTS's search network: CIFAR stem
+    self.stem_conv = keras.layers.Conv2D(stem.c_out, 3, stem.stride, padding="same",
+                                         use_bias=False, name=stem.name)
+    self.stem_bn = ops.batch_norm(True, name=stem.bn)
     self.cells = [SearchCell(plan, learn_connection, partial_channels=self.partial_channels,
                              space=self.search_space, name=f"cell{plan.index}")
                   for plan in self.plan.cells]
