@@ -1,8 +1,9 @@
-"""Resource bounds `C_L <= Φ <= C_H` as given on the command line ("LOW:HIGH")."""
+"""Resource bounds `C_L <= Φ <= C_H` as given on the command line ("LOW:HIGH"), a budget
+({resource: Bounds or None}) and whether a cost is inside it."""
 
 import dataclasses
 import math
-from typing import Optional
+from typing import Dict, Optional
 
 from rc_darts_tf.errors import BudgetError
 
@@ -54,3 +55,30 @@ def parse_bounds(text: str, what: str = "budget") -> Bounds:
   if low is not None and high is not None and low > high:
     raise BudgetError(f"{what} {text!r}: lower bound {low:.6g} is above upper bound {high:.6g}")
   return Bounds(low, high)
+
+
+def parse_budget(params: Optional[str], macs: Optional[str],
+                 missing: str) -> Dict[str, Optional[Bounds]]:
+  """{"params": Bounds or None, "macs": Bounds or None} of --budget_params / --budget_macs texts
+  (None or "" = no bound on that resource). BudgetError naming the bad text (parse_bounds), or
+  `missing` when neither is given."""
+  budget = {"params": parse_bounds(params, "budget_params") if params else None,
+            "macs": parse_bounds(macs, "budget_macs") if macs else None}
+  if all(b is None for b in budget.values()):
+    raise BudgetError(missing)
+  return budget
+
+
+def within(cost, budget: Dict[str, Optional[Bounds]]) -> bool:
+  """Whether `cost` (anything with .get(resource): costs.Cost) is inside every bound."""
+  return all(b is None or b.contains(cost.get(r)) for r, b in budget.items())
+
+
+def describe(cost, budget: Dict[str, Optional[Bounds]]) -> str:
+  """'123,456 params in 100000:140000, 7,100,000 macs OUTSIDE :7e+06' (one part per resource)."""
+  parts = []
+  for resource, b in budget.items():
+    value = cost.get(resource)
+    mark = "" if b is None else (" in " if b.contains(value) else " OUTSIDE ") + str(b)
+    parts.append(f"{value:,} {resource}{mark}")
+  return ", ".join(parts)

@@ -60,18 +60,13 @@ SETTINGS = ("dataset", "batch_size", "seed", "learning_rate", "learning_rate_min
 
 def budget_bounds():
   """{resource: Bounds or None} from the flags (validated by the flag validators already)."""
-  from rc_darts_tf.budget import parse_bounds
-  from rc_darts_tf.errors import BudgetError
+  from rc_darts_tf.budget import parse_budget
   if FLAGS.constraints == "none":
     return {"params": None, "macs": None}
-  bounds = {"params": parse_bounds(FLAGS.budget_params, "budget_params")
-            if FLAGS.budget_params else None,
-            "macs": parse_bounds(FLAGS.budget_macs, "budget_macs") if FLAGS.budget_macs else None}
-  if all(b is None for b in bounds.values()):
-    raise BudgetError("--constraints=rc needs a budget: --budget_params=LOW:HIGH and/or "
+  return parse_budget(FLAGS.budget_params, FLAGS.budget_macs,
+                      "--constraints=rc needs a budget: --budget_params=LOW:HIGH and/or "
                       "--budget_macs=LOW:HIGH (e.g. 1.8e5:2.0e5), or --constraints=none for "
                       "plain DARTS")
-  return bounds
 
 
 def budget_plan(num_classes, image_size):

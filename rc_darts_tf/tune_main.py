@@ -28,6 +28,7 @@ import time  # noqa: E402
 from absl import flags as absl_flags  # noqa: E402
 
 from flags._define import check  # noqa: E402
+from rc_darts_tf import budget as budget_lib  # noqa: E402  (no TensorFlow)
 from flags.budget import define_bound_flags  # noqa: E402
 from flags.data import define_data_flags  # noqa: E402
 from flags.output import define_output_flags  # noqa: E402
@@ -101,28 +102,10 @@ def channel_step(genotype, stem: str) -> int:
 
 
 def budget_of():
-  from rc_darts_tf.budget import parse_bounds
-  from rc_darts_tf.errors import BudgetError
-  bounds = {"params": parse_bounds(FLAGS.budget_params, "budget_params")
-            if FLAGS.budget_params else None,
-            "macs": parse_bounds(FLAGS.budget_macs, "budget_macs") if FLAGS.budget_macs else None}
-  if all(b is None for b in bounds.values()):
-    raise BudgetError("a hard budget is required: --budget_params=LOW:HIGH and/or "
+  from rc_darts_tf.budget import parse_budget
+  return parse_budget(FLAGS.budget_params, FLAGS.budget_macs,
+                      "a hard budget is required: --budget_params=LOW:HIGH and/or "
                       "--budget_macs=LOW:HIGH (either end may be empty, e.g. :2.0e5)")
-  return bounds
-
-
-def inside(cost, bounds) -> bool:
-  return all(b is None or b.contains(cost.get(r)) for r, b in bounds.items())
-
-
-def describe(cost, bounds) -> str:
-  parts = []
-  for resource, b in bounds.items():
-    value = cost.get(resource)
-    mark = "" if b is None else (" in " if b.contains(value) else " OUTSIDE ") + str(b)
-    parts.append(f"{value:,} {resource}{mark}")
-  return ", ".join(parts)
 
 
 def fit_budget(genotype, layers, stem, image_size, num_classes, bounds, max_channels=4096):
@@ -140,7 +123,7 @@ def fit_budget(genotype, layers, stem, image_size, num_classes, bounds, max_chan
   c = step
   while c <= max_channels:
     cost = cost_at(c)
-    if inside(cost, bounds):
+    if budget_lib.within(cost, bounds):
       best = c
     elif any(b is not None and b.high is not None and cost.get(r) > b.high
              for r, b in bounds.items()):
@@ -159,18 +142,19 @@ def run_fit_budget(genotype, source_classes, image_size, bounds, out):
   if c is None:
     (c0, narrow), (c1, wide) = cost, wider
     raise BudgetError(f"no width of {FLAGS.layers} cells fits the budget: C={c0} costs "
-                      f"{describe(narrow, bounds)}; C={c1} costs {describe(wide, bounds)}; "
-                      "change --layers or the budget")
+                      f"{budget_lib.describe(narrow, bounds)}; C={c1} costs "
+                      f"{budget_lib.describe(wide, bounds)}; change --layers or the budget")
   result = {"layers": FLAGS.layers, "init_channels": c, "channel_step": step,
             "stem": FLAGS.stem, "image_size": image_size, "num_classes": source_classes,
             "cost": cost.as_dict(), "one_step_wider": {"init_channels": c + step,
                                                        "cost": wider.as_dict(),
-                                                       "inside": inside(wider, bounds)},
+                                                       "inside": budget_lib.within(wider, bounds)},
             "budget": {r: str(b) if b else None for r, b in bounds.items()}}
   os.makedirs(out, exist_ok=True)
   io_utils.atomic_write_text(os.path.join(out, "fit_budget.json"), json.dumps(result, indent=1))
-  print(f"widest network of {FLAGS.layers} cells inside the budget: C={c} ({describe(cost, bounds)})")
-  print(f"  one step wider, C={c + step}: {describe(wider, bounds)}")
+  print(f"widest network of {FLAGS.layers} cells inside the budget: C={c} "
+        f"({budget_lib.describe(cost, bounds)})")
+  print(f"  one step wider, C={c + step}: {budget_lib.describe(wider, bounds)}")
   print(f"  rc-darts-train --genotype={FLAGS.genotype} --layers={FLAGS.layers} --init_channels={c}")
   print(f"  wrote {out}/fit_budget.json")
   return 0
@@ -235,11 +219,11 @@ def run_tuner(genotype, source, bounds, out):
                               source.num_classes)
       cost = costs.genotype_cost(plan, genotype.normal, genotype.reduce, genotype.connection)
       self.current = {"values": dict(hp.values), "cost": cost.as_dict()}
-      if not inside(cost, bounds):
+      if not budget_lib.within(cost, bounds):
         self.current["status"] = "rejected"
         self.current["seconds"] = round(time.perf_counter() - started, 4)
         raise kt.errors.FailedTrialError(f"over budget: C={c}, {layers} cells cost "
-                                         f"{describe(cost, bounds)}")
+                                         f"{budget_lib.describe(cost, bounds)}")
       keras.utils.set_random_seed(FLAGS.seed)
       net = network.build_network(genotype, c, layers, FLAGS.stem, source.image_size,
                                   source.num_classes, seed=FLAGS.seed)
@@ -254,7 +238,7 @@ def run_tuner(genotype, source, bounds, out):
 
     def fit(self, hp, model, *args, **kwargs):
       # Defence in depth: build() already refused over-budget configurations.
-      if not inside(model.exact_cost, bounds):
+      if not budget_lib.within(model.exact_cost, bounds):
         raise kt.errors.FatalError(f"internal error: over-budget configuration reached fit "
                                    f"({model.exact_cost})")
       callbacks = list(kwargs.pop("callbacks", []))

@@ -42,3 +42,22 @@ def test_bounds_contains_and_str():
   assert not bounds.contains(1.79e5) and not bounds.contains(2.01e5)
   assert Bounds(None, 5).contains(-math.inf)
   assert str(parse_bounds("1.8e5:2e5")) == "180000:200000"
+
+
+def test_a_budget_from_flag_texts_and_whether_a_cost_is_inside():
+  from rc_darts_tf import budget
+  from rc_darts_tf.costs import Cost
+  bounds = budget.parse_budget("1.0e5:1.4e5", ":7e6", "no budget")
+  assert bounds == {"params": budget.Bounds(1.0e5, 1.4e5), "macs": budget.Bounds(None, 7e6)}
+  assert budget.parse_budget(None, "5", "no budget") == {"params": None,
+                                                         "macs": budget.Bounds(None, 5.0)}
+  with pytest.raises(BudgetError, match="^no budget$"):
+    budget.parse_budget(None, "", "no budget")
+  with pytest.raises(BudgetError, match="budget_macs 'x'"):
+    budget.parse_budget("1:2", "x", "no budget")
+  assert budget.within(Cost(120_000, 7_000_000), bounds)             # both ends closed
+  assert not budget.within(Cost(140_001, 1), bounds)
+  assert not budget.within(Cost(99_999, 1), bounds)
+  assert budget.within(Cost(1, 1), {"params": None, "macs": None})
+  assert budget.describe(Cost(123_456, 7_100_000), bounds) == (
+      "123,456 params in 100000:140000, 7,100,000 macs OUTSIDE :7e+06")

@@ -25,7 +25,7 @@ from rc_darts_tf import costs
 # The op names (the order of θ's columns) come from costs.py, which holds them without TensorFlow,
 # so budgets and genotypes can be checked before TensorFlow is imported.
 from rc_darts_tf import search_space as search_space_lib
-from rc_darts_tf.budget import Bounds
+from rc_darts_tf.budget import Bounds, within
 from rc_darts_tf.errors import BudgetError
 from rc_darts_tf.genotype import Genotype
 
@@ -319,7 +319,7 @@ def derive_in_budget(theta_cells: np.ndarray, theta_connection: Optional[np.ndar
   eq1 = derive(theta_cells, theta_connection, temperature=temperature, theta_edges=theta_edges,
                space=tables.space)
   cost = costs.genotype_cost(tables.plan, eq1.normal, eq1.reduce, eq1.connection)
-  if all(b is None or b.contains(cost.get(r)) for r, b in bounds.items()):
+  if within(cost, bounds):
     return eq1, eq1, [], None
   started = time.perf_counter()
   solved = solve_budget(theta_cells, theta_connection, tables, bounds, temperature,
