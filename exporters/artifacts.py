@@ -92,6 +92,8 @@ def dataset_images(source, parity_count: int, calibration_count: int, seed: int,
 
 
 def expected_costs(model, plan, genotype) -> Expected:
+  """costs.genotype_cost of `genotype` on `plan` (params, MACs), the Keras `model`'s BN γ + β
+  count and the classifier bias (plan.num_classes)."""
   from rc_darts_tf import costs
   exact = costs.genotype_cost(plan, genotype.normal, genotype.reduce, genotype.connection)
   return Expected(exact.params, exact.macs, bn_affine_params(model), plan.num_classes)
@@ -106,6 +108,8 @@ def bn_affine_params(model) -> int:
 
 
 def keras_logits(model, images: np.ndarray, batch_size: int = 32) -> np.ndarray:
+  """Inference-mode logits of `model` on images [N, H, W, 3] in batches of `batch_size`:
+  float32 [N, num_classes]."""
   import tensorflow as tf
   predict = tf.function(lambda x: model(x, training=False), reduce_retracing=True)
   return np.concatenate([predict(tf.constant(images[i:i + batch_size])).numpy()

@@ -59,6 +59,7 @@ class FileCost:
   macs_lowering_overhead: int = 0   # extra MACs a SPACE_TO_BATCH lowering executes (padding)
 
   def as_dict(self):
+    """The fields as a JSON-ready dict (dataclasses.asdict)."""
     return dataclasses.asdict(self)
 
 
@@ -347,6 +348,9 @@ def onnx_tool_macs(data: bytes) -> Dict[str, object]:
 
 @dataclasses.dataclass
 class Latency:
+  """Batch-1 latency statistics of `runs` timed calls, in ms; `threads` None when the runtime
+  uses its own thread pools; `runtime` names the runtime and its version."""
+
   median_ms: float
   p90_ms: float
   mean_ms: float
@@ -357,6 +361,8 @@ class Latency:
   runtime: str
 
   def as_dict(self):
+    """For the report: median, p90, mean, min (ms, rounded to 4 decimals), runs, warmup,
+    threads, runtime."""
     return {"median": round(self.median_ms, 4), "p90": round(self.p90_ms, 4),
             "mean": round(self.mean_ms, 4), "min": round(self.min_ms, 4), "runs": self.runs,
             "warmup": self.warmup, "threads": self.threads, "runtime": self.runtime}
@@ -386,6 +392,8 @@ def _interpreter(data: bytes, threads: int):
 
 def tflite_latency(data: bytes, threads: int, runs: int, warmup: int,
                    image: Optional[np.ndarray] = None) -> Latency:
+  """Batch-1 latency of the TFLite file's invoke in ai-edge-litert's interpreter with `threads`
+  threads, on `image` [H, W, 3] (quantised for an int8 file) or zeros of the input's shape."""
   import ai_edge_litert
   interpreter = _interpreter(data, threads)
   detail = interpreter.get_input_details()[0]
@@ -408,6 +416,8 @@ def onnxruntime_module():
 
 
 def onnx_session(data: bytes, threads: int):
+  """An onnxruntime CPU InferenceSession of the serialized model: `threads` intra-op threads,
+  1 inter-op thread, warnings and info not logged."""
   ort = onnxruntime_module()
   options = ort.SessionOptions()
   options.intra_op_num_threads = threads
@@ -419,6 +429,8 @@ def onnx_session(data: bytes, threads: int):
 
 def onnx_latency(data: bytes, threads: int, runs: int, warmup: int,
                  image: Optional[np.ndarray] = None) -> Latency:
+  """Batch-1 latency of the ONNX model in onnxruntime (CPU, `threads` intra-op threads), on
+  `image` [H, W, 3] or zeros [1, H, W, 3] float32."""
   ort = onnxruntime_module()
   session = onnx_session(data, threads)
   inp = session.get_inputs()[0]
@@ -445,6 +457,8 @@ def keras_latency(model, runs: int, warmup: int, image: Optional[np.ndarray] = N
 
 
 def quantize_input(x: np.ndarray, detail) -> np.ndarray:
+  """`x` as the TFLite input `detail` takes it: float32 as is, otherwise round(x / scale +
+  zero point) clipped to the integer dtype's range."""
   dtype = np.dtype(detail["dtype"])
   if dtype == np.float32:
     return x.astype(np.float32)
@@ -454,6 +468,7 @@ def quantize_input(x: np.ndarray, detail) -> np.ndarray:
 
 
 def dequantize_output(y: np.ndarray, detail) -> np.ndarray:
+  """A TFLite output of `detail` as float32: (y − zero point) · scale for an integer output."""
   if np.dtype(detail["dtype"]) == np.float32:
     return y.astype(np.float32)
   scale, zero = detail["quantization"]
@@ -475,6 +490,8 @@ def tflite_predict(data: bytes, images: np.ndarray, threads: int = 1) -> np.ndar
 
 def onnx_predict(data: bytes, images: np.ndarray, threads: int = 1,
                  batch_size: int = 32) -> np.ndarray:
+  """Logits of the ONNX model for images [N, H, W, 3] in batches of `batch_size`: float32
+  [N, num_classes]."""
   session = onnx_session(data, threads)
   name = session.get_inputs()[0].name
   parts = [session.run(None, {name: images[i:i + batch_size].astype(np.float32)})[0]
@@ -483,4 +500,5 @@ def onnx_predict(data: bytes, images: np.ndarray, threads: int = 1,
 
 
 def file_size(path: str) -> int:
+  """Size of the file at `path` in bytes."""
   return os.path.getsize(path)

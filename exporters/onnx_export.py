@@ -16,10 +16,14 @@ MIN_OPSET = 17
 
 
 class ConversionError(RuntimeError):
+  """tf2onnx failed (the first line of its error) or the graph has not exactly one output."""
   pass
 
 
 def convert(model, opset: int = MIN_OPSET) -> bytes:
+  """The serialized ONNX ModelProto of `model` (a logits-only Keras model): input `images`
+  [batch, H, W, 3] float32, output `logits` [batch, num_classes], checked by onnx.checker.
+  ValueError if opset < MIN_OPSET (17); ConversionError when tf2onnx fails."""
   import onnx
   import tensorflow as tf
   import tf2onnx
@@ -55,6 +59,7 @@ def convert(model, opset: int = MIN_OPSET) -> bytes:
 
 
 def opset_of(data: bytes) -> int:
+  """The default-domain ('' / ai.onnx) opset version of a serialized ONNX model."""
   import onnx
   proto = onnx.load_from_string(data)
   return max(o.version for o in proto.opset_import if o.domain in ("", "ai.onnx"))

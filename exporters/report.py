@@ -43,6 +43,8 @@ CONVENTIONS = {
 
 
 def write_json(path: str, report: Dict[str, object]) -> None:
+  """Write `report` to `path` atomically as indented JSON (NumPy scalars and arrays converted;
+  TypeError for other non-JSON values)."""
   io_utils.atomic_write_text(path, json.dumps(report, indent=1, default=_default) + "\n")
 
 

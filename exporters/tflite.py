@@ -36,6 +36,8 @@ FLAVOURS = ("tflite_fp32", "tflite_fp16", "tflite_int8")
 
 
 class ConversionError(RuntimeError):
+  """The TFLite converter failed (the first line of its error) or the file holds non-builtin
+  (Flex / custom) operators."""
   pass
 
 
@@ -54,7 +56,8 @@ def convert(model, flavour: str, representative: Optional[np.ndarray] = None,
             pixel_input: bool = False) -> bytes:
   """The TFLite flatbuffer of `model` (a logits-only Keras model) in `flavour`. `representative`
   (int8 only): images [N, H, W, 3] as the model takes them. `pixel_input`: the model takes raw
-  pixels in [0, 255], so the int8 file's input is uint8. Raises ConversionError."""
+  pixels in [0, 255], so the int8 file's input is uint8. Raises ConversionError; ValueError for
+  an unknown flavour or int8 without representative images."""
   import tensorflow as tf
   from rc_darts_tf import ops
   if flavour not in FLAVOURS:
@@ -103,10 +106,12 @@ def operators(data: bytes) -> List[str]:
 
 
 def non_builtin(names: Iterable[str]) -> List[str]:
+  """The operator names that are not builtin (CUSTOM..., UNKNOWN...), sorted, no repeats."""
   return sorted({n for n in names if n.startswith("CUSTOM") or n.startswith("UNKNOWN")})
 
 
 def check_builtin_only(data: bytes) -> None:
+  """ConversionError naming the operators of the TFLite file `data` that are not builtin."""
   bad = non_builtin(operators(data))
   if bad:
     raise ConversionError(f"the TFLite file uses non-builtin operators {bad} (Flex / custom)")

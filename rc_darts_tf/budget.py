@@ -16,6 +16,7 @@ class Bounds:
   high: Optional[float] = None
 
   def contains(self, value: float) -> bool:
+    """low <= value <= high, a None end not checked."""
     return ((self.low is None or value >= self.low) and
             (self.high is None or value <= self.high))
 

@@ -68,10 +68,12 @@ class CellPlan:
 
   @property
   def out_channels(self):
+    """Channels of the cell's output: the concatenated NUM_NODES (4) nodes, 4 · c."""
     return NUM_NODES * self.c
 
   @property
   def out_size(self):
+    """Spatial side of the cell's output: ceil(size / 2) for a reduction cell, else size."""
     return out_size(self.size, 2) if self.reduction else self.size
 
 
@@ -91,10 +93,13 @@ class NetworkPlan:
 
   @property
   def num_groups(self):
+    """G = levels + 1 θ groups: one per normal-cell level, then the reduce cells'."""
     return self.levels + 1
 
 
 def reduction_indices(layers: int) -> Tuple[int, int]:
+  """Indices of the two reduction cells of `layers` cells: layers // 3 and 2 · layers // 3
+  (DARTS cnn/model_search.py)."""
   return (layers // 3, 2 * layers // 3)
 
 
@@ -181,6 +186,8 @@ def network_plan(init_channels=16, layers=8, levels=1, stem="cifar", image_size=
 
 
 def edge_stride(cell: CellPlan, edge: int) -> int:
+  """Stride of edge `edge` (0..E-1): 2 on the edges from the cell inputs (i < 2) of a
+  reduction cell, else 1."""
   _, i = EDGES[edge]
   return 2 if cell.reduction and i < 2 else 1
 
@@ -193,6 +200,8 @@ def edge_input_size(cell: CellPlan, edge: int) -> int:
 
 
 def edge_op_cost(cell: CellPlan, edge: int, op: str, affine=True) -> Cost:
+  """Cost (params, MACs) of op `op` on edge `edge` of `cell`: c -> c channels at the edge's
+  input size and stride. KeyError for an unknown op."""
   size = edge_input_size(cell, edge)
   return op_cost(op, cell.c, cell.c, size, size, edge_stride(cell, edge), affine)
 
@@ -222,20 +231,28 @@ def preprocess_costs(cell: CellPlan, connection: Optional[str], affine=True) -> 
 
 @dataclasses.dataclass
 class CostTables:
-  """Per-resource tables: Φ_m(θ) = fixed[m] + Σ_g,e σ_ge u[m][g,e]·softmax(θ_g[e]) + u_conn[m]·p_c."""
+  """Per-resource tables: Φ_m(θ) = fixed[m] + Σ_g,e σ_ge u[m][g,e]·softmax(θ_g[e]) + u_conn[m]·p_c.
+
+  R = len(RESOURCES) = 2 (params, MACs), float64 counts: fixed [R] (stem, classifier and, when
+  the connection is not learned, DARTS's fixed preprocessing), cells [R, G, E, O] (cost of op o
+  on edge e summed over the cells of group g), connection [R, K] (the connection op's cost
+  summed over every cell; zeros when not learned).
+  """
 
   plan: NetworkPlan
   learn_connection: bool
-  fixed: np.ndarray            # [M]
-  cells: np.ndarray            # [M, G, E, O]   (G = levels + 1, last = reduce; O cell ops)
-  connection: np.ndarray       # [M, K] (K connection ops; zeros when not learned)
+  fixed: np.ndarray            # [R]
+  cells: np.ndarray            # [R, G, E, O]   (G = levels + 1, last = reduce; O cell ops)
+  connection: np.ndarray       # [R, K] (K connection ops; zeros when not learned)
   space: search_space.SearchSpace = search_space.DEFAULT   # whose ops the O and K columns are
 
 
 def cost_tables(plan: NetworkPlan, learn_connection: bool,
                 space: search_space.SearchSpace = search_space.DEFAULT) -> CostTables:
-  """The tables u of Φ (RC-DARTS Eq. 6) for `plan`: cells [M, G, E, O] (O = the space's cell
-  ops, θ's columns), connection [M, K] (K = its connection ops) and the fixed part [M]."""
+  """The tables u of Φ (RC-DARTS Eq. 6) for `plan`, R = resources (params, MACs): cells
+  [R, G, E, O] (O = the space's cell ops, θ's columns), connection [R, K] (K = its connection
+  ops; zeros without learn_connection, whose fixed preprocessing goes to `fixed`) and the fixed
+  part [R]."""
   primitives = space.primitives
   connections = space.connection_primitives
   m = len(RESOURCES)
@@ -261,7 +278,8 @@ def cost_tables(plan: NetworkPlan, learn_connection: bool,
 
 
 def edge_strength(probs: np.ndarray, none_index: int = 0) -> np.ndarray:
-  """Strength of each edge: its largest softmax weight over the non-'none' ops. [..., 14]"""
+  """Strength of each edge: its largest softmax weight over the non-'none' ops.
+  [..., E, O] -> [..., E]."""
   keep = np.ones(probs.shape[-1], bool)
   keep[none_index] = False
   return probs[..., keep].max(-1)
@@ -269,10 +287,10 @@ def edge_strength(probs: np.ndarray, none_index: int = 0) -> np.ndarray:
 
 def edge_log_strength(thetas, temperature=1.0, none_index: int = 0,
                       theta_edges=None) -> np.ndarray:
-  """log of each edge's strength (its largest non-'none' weight of softmax(θ / τ)), [..., 14],
+  """log of each edge's strength (its largest non-'none' weight of softmax(θ / τ)), [..., E],
   computed as −log(1 + Σ_{o ≠ best} exp((θ_o − θ_best) / τ)) so that sharp θ / τ, where the
   strengths round to 1.0 (and their log to 0.0), still order the edges (no false ties).
-  theta_edges: [..., 14] β of a partial-channel search (`edge_log_weights` is added) or None."""
+  theta_edges: [..., E] β of a partial-channel search (`edge_log_weights` is added) or None."""
   z = np.asarray(thetas, np.float64) / temperature
   keep = np.ones(z.shape[-1], bool)
   keep[none_index] = False
@@ -288,8 +306,8 @@ def edge_log_strength(thetas, temperature=1.0, none_index: int = 0,
 def edge_log_weights(theta_edges) -> np.ndarray:
   """log β̂: PC-DARTS's edge normalisation, log softmax of β over each node's incoming edges.
 
-  theta_edges: [..., 14] β (the edges of node j are NODE_EDGE_RANGES[j]) or None -> [..., 14]
-  (zeros for None: no edge normalisation). Added to an edge's log strength, it makes the
+  theta_edges: [..., E] β (the edges of node j are NODE_EDGE_RANGES[j]) or None -> [..., E]
+  (zeros [E] for None: no edge normalisation). Added to an edge's log strength, it makes the
   strength β̂_e · max_{o ≠ none} softmax(θ_e / τ)[o], the edge score of PC-DARTS's derivation
   (Xu et al. 2020, Sec. 3.3)."""
   if theta_edges is None:
@@ -310,6 +328,7 @@ def top2_mask(strength: np.ndarray) -> np.ndarray:
 
 
 def softmax(x, axis=-1):
+  """NumPy softmax of `x` along `axis` (max-shifted), same shape as `x`."""
   z = np.exp(x - x.max(axis=axis, keepdims=True))
   return z / z.sum(axis=axis, keepdims=True)
 
@@ -335,10 +354,10 @@ def expected_cost_numpy(tables: CostTables, thetas: np.ndarray,
                         theta_connection: Optional[np.ndarray] = None,
                         temperature: float = 1.0, derivable_only: bool = True,
                         theta_edges: Optional[np.ndarray] = None) -> np.ndarray:
-  """Φ per resource [M] in NumPy (the reference for `CostModel.expected`, which documents it).
+  """Φ per resource [R] in NumPy (the reference for `CostModel.expected`, which documents it).
 
-  thetas: [G, 14, 8]; theta_connection: [K] or None; weights softmax(θ / temperature);
-  theta_edges: [G, 14] β of a partial-channel search or None (it moves σ only)."""
+  thetas: [G, E, O]; theta_connection: [K] or None; weights softmax(θ / temperature);
+  theta_edges: [G, E] β of a partial-channel search or None (it moves σ only)."""
   probs = softmax(np.asarray(thetas, np.float64) / temperature)
   mask = top2_mask(edge_log_strength(thetas, temperature, theta_edges=theta_edges))
   weights = derivable_weights(thetas, temperature) if derivable_only else probs
@@ -352,7 +371,7 @@ def eq1_cost_numpy(tables: CostTables, thetas: np.ndarray,
                    theta_connection: Optional[np.ndarray] = None,
                    temperature: float = 1.0,
                    theta_edges: Optional[np.ndarray] = None) -> np.ndarray:
-  """Exact cost [M] of the Eq. 1 network of θ (top-2 edges by softmax(θ / temperature) and β,
+  """Exact cost [R] of the Eq. 1 network of θ (top-2 edges by softmax(θ / temperature) and β,
   argmax non-'none' op, argmax connection op): Φ with one-hot weights. Equals `genotype_cost` of
   `derive.derive(thetas, theta_connection, temperature=temperature, theta_edges=theta_edges)`
   (tests hold them equal)."""
@@ -367,14 +386,14 @@ def eq1_cost_numpy(tables: CostTables, thetas: np.ndarray,
 
 
 def achievable_range(tables: CostTables) -> np.ndarray:
-  """[M, 2]: the infimum and supremum of Φ over all θ (weights concentrated on one op per edge).
+  """[R, 2]: the infimum and supremum of Φ over all θ (weights concentrated on one op per edge).
 
   Φ can come arbitrarily close to these, never beyond: bounds outside them cannot be met.
   """
   lows, highs = [], []
   for r in range(len(RESOURCES)):
     low = high = tables.fixed[r]
-    best_edge = tables.cells[r].max(-1)     # [G, 14]: the dearest op of each edge
+    best_edge = tables.cells[r].max(-1)     # [G, E]: the dearest op of each edge
     cheapest = tables.cells[r].min(-1)      # 'none' costs 0
     for start, end in NODE_EDGE_RANGES:
       high += np.sort(best_edge[:, start:end], axis=-1)[:, -2:].sum()
@@ -388,11 +407,15 @@ def achievable_range(tables: CostTables) -> np.ndarray:
 
 
 class CostModel:
-  """Φ(θ) in TensorFlow: expected params and MACs, differentiable in θ, graph-friendly."""
+  """Φ(θ) in TensorFlow: expected params and MACs, differentiable in θ, graph-friendly.
+
+  Holds the CostTables as constants (float32 and float64): fixed [R], cells [R, G, E, O],
+  connection [R, K]. ValueError unless op 0 of the cell ops is 'none'.
+  """
 
   def __init__(self, tables: CostTables):
     import tensorflow as tf
-    if PRIMITIVES[0] != "none":
+    if tables.space.primitives[0] != "none":   # every SearchSpace ensures it; tables built by hand
       raise ValueError("CostModel expects 'none' as op 0 (σ and Φ skip it)")
     self.tables = tables
     self.fixed = tf.constant(tables.fixed, tf.float32)
@@ -406,13 +429,13 @@ class CostModel:
     self._node_edges = tf.constant(index)
 
   def top2_mask(self, probs=None, strength=None):
-    """σ as a [G, 14] float tensor (no gradient), same rule as derive.py and `top2_mask`.
+    """σ as a [G, E] float tensor (no gradient), same rule as derive.py and `top2_mask`.
 
-    probs: [G, 14, 8] softmax weights, or strength: [G, 14] edge strengths in any monotone form
+    probs: [G, E, O] softmax weights, or strength: [G, E] edge strengths in any monotone form
     (`log_strength`: no false ties when θ / τ is sharp)."""
     import tensorflow as tf
     if strength is None:
-      strength = tf.reduce_max(probs[..., 1:], axis=-1)                     # [G, 14]
+      strength = tf.reduce_max(probs[..., 1:], axis=-1)                     # [G, E]
     padded = tf.concat([strength, tf.fill([tf.shape(strength)[0], 1],
                                           tf.constant(strength.dtype.min, strength.dtype))],
                        axis=-1)
@@ -425,7 +448,7 @@ class CostModel:
     return tf.stop_gradient(mask)
 
   def log_strength(self, thetas, temperature=1.0, theta_edges=None):
-    """`edge_log_strength` in TensorFlow: [G, 14, 8] (and β [G, 14] or None) -> [G, 14] (no
+    """`edge_log_strength` in TensorFlow: [G, E, O] (and β [G, E] or None) -> [G, E] (no
     gradient)."""
     import tensorflow as tf
     z = tf.stop_gradient(thetas) / tf.cast(temperature, thetas.dtype)
@@ -440,15 +463,15 @@ class CostModel:
 
   def expected(self, thetas, theta_connection=None, temperature=1.0, derivable_only=True,
                theta_edges=None):
-    """Φ per resource [M] (RC-DARTS Eq. 6), differentiable in θ, in θ's dtype.
+    """Φ per resource [R] (RC-DARTS Eq. 6), differentiable in θ, in θ's dtype.
 
-    thetas: [G, 14, 8]; theta_connection: [K] or None; the op weights are softmax(θ / τ) with τ
+    thetas: [G, E, O]; theta_connection: [K] or None; the op weights are softmax(θ / τ) with τ
     = temperature, as in the search's mixed ops; σ(i ∈ A_j) keeps the top-2 edges per node by
     those weights (`top2_mask`). derivable_only (default): on a kept edge the op weights are
     renormalised over the ops derivation can pick, softmax(θ_{o≠none} / τ) — Eq. 1 never derives
     'none', so Φ is the expected cost of the network derivation gives, even on an edge where
     'none' holds most of the weight. derivable_only=False is Eq. 6 literally ('none' weighs in
-    at zero cost). theta_edges: [G, 14] β of a partial-channel search (PC-DARTS's edge
+    at zero cost). theta_edges: [G, E] β of a partial-channel search (PC-DARTS's edge
     normalisation) or None; it enters the edge strength that selects σ, as in derivation, and
     nothing else (the cost tables are of the derived network at full width).
     """
@@ -476,9 +499,9 @@ class CostModel:
     return self.fixed, self.cells, self.connection
 
   def eq1(self, thetas, theta_connection=None, temperature=1.0, theta_edges=None):
-    """Exact cost, float32 [M], of the network Eq. 1 derives from θ now: the top-2 edges of every
-    node by softmax(θ / temperature) and β (the same σ as Φ), the argmax non-'none' op of each,
-    the argmax connection op. Not differentiable; logged next to Φ at every step."""
+    """Exact cost [R] (in θ's dtype) of the network Eq. 1 derives from θ now: the top-2 edges
+    of every node by softmax(θ / temperature) and β (the same σ as Φ), the argmax non-'none' op
+    of each, the argmax connection op. Not differentiable; logged next to Φ at every step."""
     import tensorflow as tf
     fixed, cells, connection = self._constants(thetas.dtype)
     mask = self.top2_mask(strength=self.log_strength(thetas, temperature, theta_edges))
@@ -491,7 +514,7 @@ class CostModel:
 
 
 def edge_log_weights_tf(theta_edges):
-  """`edge_log_weights` in TensorFlow: β [..., 14] -> log β̂ [..., 14] (differentiable)."""
+  """`edge_log_weights` in TensorFlow: β [..., E] -> log β̂ [..., E] (differentiable)."""
   import tensorflow as tf
   return tf.concat([tf.nn.log_softmax(theta_edges[..., start:end], axis=-1)
                     for start, end in NODE_EDGE_RANGES], axis=-1)

@@ -75,6 +75,7 @@ class Source:
 
   @property
   def input_shape(self) -> Tuple[int, int, int]:
+    """One image's shape (H, W, 3) with H = W = image_size."""
     return (self.image_size, self.image_size, 3)
 
 
@@ -92,6 +93,7 @@ class SearchData:
 
   @property
   def steps_per_epoch(self) -> int:
+    """Full batches of the smaller half: min(num_train, num_val) // batch_size."""
     return min(self.num_train, self.num_val) // self.batch_size
 
   def pairs(self) -> tf.data.Dataset:
@@ -101,6 +103,9 @@ class SearchData:
 
 @dataclasses.dataclass
 class RetrainData:
+  """A training set and an evaluation set (`test`: the test split, or the held-out half of
+  holdout_split), batched; num_train, num_test count examples."""
+
   train: tf.data.Dataset
   test: tf.data.Dataset
   num_train: int
@@ -109,6 +114,7 @@ class RetrainData:
 
   @property
   def steps_per_epoch(self) -> int:
+    """Full training batches per epoch: num_train // batch_size."""
     return self.num_train // self.batch_size
 
 

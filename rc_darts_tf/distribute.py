@@ -164,6 +164,8 @@ def _is_multi_worker(strategy) -> bool:
 
 
 def worker_index(strategy) -> int:
+  """This worker's task id in a multi-worker cluster (cluster_resolver.task_id); 0 without a
+  cluster of more than one task."""
   resolver = getattr(strategy, "cluster_resolver", None)
   if resolver is None or not _is_multi_worker(strategy):
     return 0

@@ -62,9 +62,11 @@ class Tree:
 
   @property
   def num_classes(self) -> int:
+    """len(class_names)."""
     return len(self.class_names)
 
   def relative(self, path: str) -> str:
+    """`path` relative to the tree's root (for messages)."""
     return os.path.relpath(path, self.root)
 
 

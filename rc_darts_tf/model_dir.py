@@ -28,6 +28,7 @@ GEOMETRY = ("init_channels", "layers", "stem", "image_size", "num_classes")
 
 @dataclasses.dataclass
 class TrainedModel:
+  """A checked trained-model directory as `read` returns it (no TensorFlow needed)."""
   path: str                                   # absolute path of the directory
   flag: str                                   # how the user named it, for messages
   info: Dict[str, object]                     # model_info.json as read

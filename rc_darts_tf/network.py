@@ -225,6 +225,7 @@ def inference_model(model: keras.Model) -> keras.Model:
 
 
 def cells(model: keras.Model):
+  """The Cell layers among `model`'s top-level layers, in layer order."""
   return [layer for layer in model.layers if isinstance(layer, Cell)]
 
 

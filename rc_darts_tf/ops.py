@@ -66,6 +66,8 @@ def _shape(shape, channels=None, stride=1):
 
 
 def batch_norm(affine: bool, name=None) -> keras.layers.BatchNormalization:
+  """BatchNormalization as PyTorch's BatchNorm2d in DARTS: ε 1e-5, Keras momentum 0.9 (PyTorch
+  0.1); γ and β only when `affine`."""
   return keras.layers.BatchNormalization(epsilon=BN_EPSILON, momentum=BN_MOMENTUM, center=affine,
                                          scale=affine, name=name)
 

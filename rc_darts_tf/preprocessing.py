@@ -73,6 +73,8 @@ class Preprocessing:
                        "image_size, mean and std)") from None
 
   def to_json_dict(self) -> Dict[str, object]:
+    """The record embedded in exported files and reports: the input described in words,
+    image_size, resize, mean, std and the normalisation formula."""
     return {"input": f"RGB pixels [batch, {self.image_size}, {self.image_size}, 3] (NHWC) in "
                      "[0, 255]: float32 for float files, uint8 for the int8 TFLite file",
             "image_size": self.image_size, "resize": self.resize, "mean": list(self.mean),

@@ -61,9 +61,11 @@ class Cost:
     return Cost(self.params * k, self.macs * k)
 
   def as_dict(self):
+    """{"params": weights count, "macs": MACs}, as ints."""
     return {"params": int(self.params), "macs": int(self.macs)}
 
   def get(self, resource):
+    """The count of `resource` ("params" or "macs"); AttributeError for another name."""
     return getattr(self, resource)
 
 
@@ -100,10 +102,12 @@ def dense_cost(c_in, c_out, bias=True) -> Cost:
 
 
 def zero_cost(c_in, c_out, h, w, stride=1, affine=True) -> Cost:
+  """'none' (DARTS's Zero): no weights, no MACs."""
   return Cost()
 
 
 def pool_cost(c_in, c_out, h, w, stride=1, affine=True) -> Cost:
+  """3x3 max / average pooling: no weights, and pooling MACs are not counted."""
   return Cost()  # the search's BN after a pool has no γ/β; a derived pool has no BN
 
 

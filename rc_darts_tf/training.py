@@ -49,6 +49,7 @@ class Trainer(keras.Model):
 
   @property
   def metrics(self):
+    """[loss (Mean of the main head's cross-entropy), accuracy (top-1)]."""
     return [self.loss_tracker, self.accuracy]
 
   def call(self, x, training=False):
@@ -65,6 +66,10 @@ class Trainer(keras.Model):
     return losses if per_example else tf.reduce_mean(losses)
 
   def train_step(self, data):
+    """One DARTS evaluation step (DARTS cnn/train.py) on data = (x [B, H, W, 3], y [B]): CE
+    plus auxiliary_weight · the auxiliary head's CE, divided by the replicas; gradients clipped
+    to grad_clip / replicas, L2 weight decay added, then the optimizer (mixed precision: with
+    the loss scale). The loss metric tracks the main head's CE only. Returns the metrics."""
     x, y = data
     variables = self.network.trainable_variables
     replicas = tf.distribute.get_strategy().num_replicas_in_sync
@@ -90,6 +95,8 @@ class Trainer(keras.Model):
     return {m.name: m.result() for m in self.metrics}
 
   def test_step(self, data):
+    """Inference-mode logits of data = (x [B, H, W, 3], y [B]); updates the loss (per
+    example, so batches weigh by size) and accuracy; returns the metrics."""
     x, y = data
     logits = self(x, training=False)
     # per example: a smaller last batch weighs by its size (the mean over the images, as
@@ -121,6 +128,8 @@ class DropPathSchedule(keras.callbacks.Callback):
     self.network, self.drop_path_prob, self.epochs = network, drop_path_prob, epochs
 
   def on_epoch_begin(self, epoch, logs=None):
+    """Set every cell's drop-path probability to drop_path_prob · epoch / epochs (epoch
+    0-based; network.set_drop_path, ValueError outside [0, 1))."""
     network_lib.set_drop_path(self.network, self.drop_path_prob * epoch / self.epochs)
 
 
@@ -137,10 +146,12 @@ class TrainCheckpoint:
 
   @property
   def latest(self) -> Optional[str]:
+    """Path prefix of the newest checkpoint, or None."""
     return self.manager.latest_checkpoint
 
   def restore(self) -> int:
-    """Restore the latest checkpoint (every saved value must be consumed); returns its epoch."""
+    """Restore the latest checkpoint (assert_existing_objects_matched: every object of this
+    checkpoint's structure must match a saved value); returns its epoch, 0 when there is none."""
     path = self.manager.latest_checkpoint
     if path is None:
       return 0
@@ -148,6 +159,8 @@ class TrainCheckpoint:
     return int(self.epoch.numpy())
 
   def save(self, epoch: int, best: float) -> str:
+    """Save with `epoch` epochs done and the best test accuracy `best` (a fraction, -1 before
+    any evaluation); numbered by epoch; returns the checkpoint's path prefix."""
     self.epoch.assign(epoch)
     self.best.assign(best)
     return self.manager.save(checkpoint_number=epoch)
@@ -174,9 +187,14 @@ class EpochEnd(keras.callbacks.Callback):
     self.epoch_started = None
 
   def on_epoch_begin(self, epoch, logs=None):
+    """Start the epoch's timer."""
     self.epoch_started = time.perf_counter()
 
   def on_epoch_end(self, epoch, logs=None):
+    """Record the epoch (train loss/accuracy, learning rate, seconds; test loss/accuracy when
+    evaluated), save best.keras on a new best, write history.json then the checkpoint, log the
+    floats to TensorBoard and print one line. FloatingPointError (training stopped, nothing
+    written) when a recorded float is not finite."""
     logs = dict(logs or {})
     done = epoch + 1
     record = {"epoch": done, "train_loss": float(logs.get("loss", math.nan)),

@@ -66,6 +66,7 @@ def op_color(op: str) -> str:
 
 
 def op_linestyle(op: str) -> str:
+  """The Matplotlib line style of `op` (search_space's op record; unknown ops: '-')."""
   return OP_STYLES.get(op, ("conv", "-"))[1]
 
 
@@ -612,8 +613,8 @@ class SearchRecord:
 
   genotype: object                 # genotype.Genotype
   phi: np.ndarray                  # [n, 6]: step, Φ_params, Φ_macs, Eq. 1 params, MACs, τ
-  theta_epochs: np.ndarray         # [E]
-  theta_softmax: np.ndarray        # [E, levels + 1, 14, 8]
+  theta_epochs: np.ndarray         # [N]: the N epochs recorded
+  theta_softmax: np.ndarray        # [N, G, E, O] (G = levels + 1)
   projections: List[dict]
   bounds: Dict[str, object]        # {resource: Bounds or None}
   connection_probs: Optional[np.ndarray] = None

@@ -39,10 +39,13 @@ class ProjectionSchedule(keras.callbacks.Callback):
     return {"step": self.step, "history": self.history}
 
   def set_state(self, state: dict) -> None:
+    """Restore what `get_state` returned (missing keys: step 0, empty history)."""
     self.step = int(state.get("step", 0))
     self.history = list(state.get("history", []))
 
   def on_train_batch_end(self, batch, logs=None):
+    """Count the step; project (phase II) when the step is due and the projection has bounds.
+    `batch` and `logs` are not used."""
     self.step += 1
     due = self.step >= self.warmup and (self.step - self.warmup) % self.interval == 0
     if due and self.model.projection.active:
@@ -107,7 +110,7 @@ class SearchMonitor(keras.callbacks.Callback):
     self.every = max(1, int(every_n_steps))
     self.step = 0
     self.phi_history = []     # (step, Φ params, Φ MACs, Eq. 1 params, Eq. 1 MACs, τ)
-    self.theta_history = []   # (epoch, softmax θ cells [G, 14, 8])
+    self.theta_history = []   # (epoch, softmax θ cells [G, E, O])
 
   def get_state(self) -> dict:
     """What a checkpoint keeps of the monitor (JSON): the step and the histories."""
@@ -115,12 +118,16 @@ class SearchMonitor(keras.callbacks.Callback):
             "theta_history": [[e, np.asarray(p).tolist()] for e, p in self.theta_history]}
 
   def set_state(self, state: dict) -> None:
+    """Restore what `get_state` returned (θ histories back to float32 [G, E, O] arrays)."""
     self.step = int(state.get("step", 0))
     self.phi_history = [tuple(r) for r in state.get("phi_history", [])]
     self.theta_history = [(int(e), np.asarray(p, np.float32))
                           for e, p in state.get("theta_history", [])]
 
   def on_train_batch_end(self, batch, logs=None):
+    """Every `every_n_steps` steps: append (step, Φ [R], Eq. 1 cost [R], τ) to phi_history and
+    write τ, Φ, the Eq. 1 cost, the bounds and the step's loss/acc/arch_loss/arch_acc from
+    `logs` to TensorBoard."""
     self.step += 1
     if self.step % self.every:
       return
@@ -176,6 +183,9 @@ class SearchMonitor(keras.callbacks.Callback):
     return final
 
   def on_epoch_end(self, epoch, logs=None):
+    """Keep softmax(θ_cells / τ) [G, E, O] in theta_history, write its histograms per group and
+    op (and the connection weights [K], the epoch's `logs`) to TensorBoard, and save
+    `current_genotype` as genotype_epoch_NNN.json (NNN = epoch + 1) in output_dir."""
     model = self.model
     probs, conn = model.softmax_weights()
     self.theta_history.append((epoch + 1, probs))

@@ -44,6 +44,9 @@ def _variables(variables):
 
 
 class SearchCheckpoint:
+  """The search's tf.train.Checkpoint (layout in the module docstring) and its
+  CheckpointManager (prefix "search", numbered by global step). `model` is a compiled
+  SearchNetwork whose optimizers are built."""
 
   def __init__(self, directory: str, model, max_to_keep: int = 2,
                restore_directory: Optional[str] = None):
@@ -68,6 +71,7 @@ class SearchCheckpoint:
 
   @property
   def latest(self) -> Optional[str]:
+    """Path prefix of the newest checkpoint in restore_directory, or None."""
     if self.restore_directory == self.directory:
       return self.manager.latest_checkpoint
     return tf.train.latest_checkpoint(self.restore_directory)
@@ -106,6 +110,8 @@ class SearchCheckpoint:
     return state
 
   def save(self, step: int, epoch: int, state: dict) -> str:
+    """Save with `step` global steps and `epoch` epochs done and the JSON `state` (plus the
+    search space's record); returns the checkpoint's path prefix."""
     self.step.assign(step)
     self.epoch.assign(epoch)
     space = getattr(self.model, "search_space", search_space.DEFAULT)

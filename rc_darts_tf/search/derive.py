@@ -12,7 +12,7 @@ Exact-budget derivation (`solve_budget`): among all genotypes of the space (2 in
 non-'none' op per kept edge, one connection op), the one that maximises Σ log softmax(θ / τ) over
 the chosen ops subject to the exact cost of the budget network inside every bound. The exact
 cost is additive over kept edges (costs.CostTables: u[m, g, e, o] already sums the cells of a
-group), so this is a mixed-integer linear program with G·14·7 + K binaries, solved by HiGHS
+group), so this is a mixed-integer linear program with G·E·(O − 1) + K binaries, solved by HiGHS
 through `scipy.optimize.milp`. Without bounds its optimum is Eq. 1's genotype.
 """
 
@@ -101,7 +101,7 @@ def describe(genotype: Genotype, plan: costs.NetworkPlan, bounds: Dict[str, Opti
 
 
 def _bound_arrays(bounds: Dict[str, Optional[Bounds]]):
-  """{resource: Bounds or None} -> (low [M], high [M]) with ±inf for a missing end."""
+  """{resource: Bounds or None} -> (low [R], high [R]) with ±inf for a missing end."""
   ends = [(getattr(bounds.get(r), "low", None), getattr(bounds.get(r), "high", None))
           for r in costs.RESOURCES]
   low = np.array([-np.inf if lo is None else float(lo) for lo, _ in ends])
@@ -124,8 +124,8 @@ def solve_milp(logp: np.ndarray, cost: np.ndarray, fixed: np.ndarray, low: np.nd
   """The exact-budget derivation as a mixed-integer linear program (HiGHS via scipy.optimize.milp).
 
   logp: [G, E, O] log-weights of the selectable ops (−inf = not selectable, e.g. 'none');
-  cost: [M, G, E, O] exact cost of choosing op o on edge e of group g (summed over the group's
-  cells); fixed: [M]; low, high: [M] bounds (±inf = none); conn_logp, conn_cost: [K], [M, K] or
+  cost: [R, G, E, O] exact cost of choosing op o on edge e of group g (summed over the group's
+  cells); fixed: [R]; low, high: [R] bounds (±inf = none); conn_logp, conn_cost: [K], [R, K] or
   None (no connection choice); node_ranges: the edges [start, end) of every node.
   Maximises Σ logp·x + Σ conn_logp·y subject to: every node of every group takes exactly
   `inputs_per_node` edges, every kept edge exactly one op, exactly one connection op, and
@@ -243,10 +243,10 @@ def solve_budget(theta_cells: np.ndarray, theta_connection: Optional[np.ndarray]
   ops (plus Σ log β̂ over its kept edges in a partial-channel search) whose exact cost (at the
   budget network, `tables`) is inside every bound.
 
-  θ: [G, 14, 8] (G = levels + 1), θ_connection: [K] or None (fixed connection), β: [G, 14] or
+  θ: [G, E, O] (G = levels + 1), θ_connection: [K] or None (fixed connection), β: [G, E] or
   None. Raises
   BudgetError (one line with the exact achievable range) when no genotype of the space meets the
-  bounds. Takes a few to a few tens of milliseconds (G·14·7 + K binaries).
+  bounds. Takes a few to a few tens of milliseconds (at most G·E·(O − 1) + K binaries).
   """
   theta_cells = np.asarray(theta_cells, np.float64)
   levels = theta_cells.shape[0] - 1 if levels is None else levels
@@ -311,7 +311,7 @@ def check_feasible(tables: costs.CostTables, bounds: Dict[str, Optional[Bounds]]
 def derive_in_budget(theta_cells: np.ndarray, theta_connection: Optional[np.ndarray],
                      tables: costs.CostTables, bounds: Dict[str, Optional[Bounds]],
                      temperature: float = 1.0, theta_edges: Optional[np.ndarray] = None):
-  """Eq. 1, then, when its exact cost is outside the bounds, `solve_budget` (β: [G, 14] of a
+  """Eq. 1, then, when its exact cost is outside the bounds, `solve_budget` (β: [G, E] of a
   partial-channel search or None).
 
   Returns (Eq. 1 genotype, final genotype, list of changes, seconds the MILP took or None).
@@ -334,8 +334,8 @@ def derive_in_budget(theta_cells: np.ndarray, theta_connection: Optional[np.ndar
 def decisiveness(genotype: Genotype, probs: np.ndarray,
                  conn_probs: Optional[np.ndarray] = None) -> dict:
   """How decided θ is about `genotype`: the softmax weight (the search's own, softmax(θ / τ),
-  probs [G, 14, 8]) of the chosen op on every kept edge, averaged over the kept edges
-  (`chosen_op_weight`; uniform weights give 1/8), per group, and the connection op's weight."""
+  probs [G, E, O]) of the chosen op on every kept edge, averaged over the kept edges
+  (`chosen_op_weight`; uniform weights give 1/O), per group, and the connection op's weight."""
   cells = list(genotype.normal) + [genotype.reduce]
   space = search_space_lib.get(genotype.search_space)
   index = {op: o for o, op in enumerate(space.primitives)}

@@ -20,6 +20,9 @@ _EPOCH_STRIDE = 1_000_003   # epochs' seeds never collide for any --seed below i
 
 
 def epoch_seed(seed: int, epoch: int, half: int) -> int:
+  """Shuffle seed of `half` (0: the weights' half, 1: θ's) in `epoch` (0-based) of a search
+  with --seed `seed`: 2 · seed + half + 1_000_003 · (epoch + 1); the half's crop and
+  augmentation streams use this + 1 and + 2."""
   return int(seed) * 2 + half + _EPOCH_STRIDE * (int(epoch) + 1)
 
 

@@ -42,6 +42,16 @@ class NonFiniteError(Exception):
 
 
 class SearchLoop:
+  """The search's own training loop over a tf.distribute strategy (replaces Keras's fit).
+
+  model: a compiled SearchNetwork; strategy: a tf.distribute strategy; inputs: the search
+  inputs (search/inputs.py: steps_per_epoch, epoch(epoch, skip)); epochs: epochs in all;
+  projection, monitor: the ProjectionSchedule and SearchMonitor callbacks (their model is set
+  here); checkpoint: a SearchCheckpoint or None; checkpoint_steps: also checkpoint every that
+  many global steps (0: only at epoch ends); writer: a tf.summary writer or None; report_freq:
+  a progress line every that many steps; chief: only the chief prints; out: the stream printed
+  to (None: silent); jit_compile: XLA-compile each replica's search_step.
+  """
 
   def __init__(self, model, strategy, inputs, epochs: int, projection, monitor,
                checkpoint=None, checkpoint_steps: int = 0, writer=None, report_freq: int = 50,
@@ -73,6 +83,8 @@ class SearchLoop:
   # -- state ------------------------------------------------------------------------------------
 
   def state(self) -> dict:
+    """The JSON state a checkpoint keeps: the callbacks' states and the running sums of the
+    current epoch's logs (epoch_sums, epoch_count)."""
     return {"projection": self.projection.get_state(), "monitor": self.monitor.get_state(),
             "epoch_sums": self.epoch_sums, "epoch_count": self.epoch_count}
 
@@ -93,6 +105,8 @@ class SearchLoop:
     return True
 
   def save(self):
+    """Write a checkpoint at (global_step, epochs_done) (nothing without a checkpoint); adds
+    the seconds taken to checkpoint_seconds."""
     if self.checkpoint is None:
       return
     started = time.perf_counter()
@@ -117,6 +131,7 @@ class SearchLoop:
 
   @property
   def tracing_count(self) -> int:
+    """Times the step tf.function was traced (0 before `run`)."""
     return self._step_fn.experimental_get_tracing_count() if self._step_fn else 0
 
   def run(self, on_step: Optional[Callable[[int, dict], None]] = None):

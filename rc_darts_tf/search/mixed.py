@@ -345,7 +345,7 @@ class SearchCell(keras.layers.Layer):
   inputs are strided. call(s0, s1, probs, connection_probs): probs is this cell's group's
   softmax(θ) [E, O] (O = the cell ops of `space`, a search_space.SearchSpace, default DARTS's);
   connection_probs softmax(θ_connection) or None (fixed preprocessing);
-  edge_weights [14] β̂ of the group's edges (partial-channel search) or None. partial_channels:
+  edge_weights [E] β̂ of the group's edges (partial-channel search) or None. partial_channels:
   K of the mixed ops (MixedOp).
   """
 

@@ -98,9 +98,9 @@ class Projection:
     self._fn = None
 
   def bind(self, theta_cells, theta_connection=None, theta_edges=None):
-    """Attach the θ variables the projection moves (theta_cells [G, 14, 8], theta_connection
-    [K] or None) and β [G, 14] of a partial-channel search or None, which the projection reads
-    (it selects σ) but does not move; the projection function is traced once."""
+    """Attach the θ variables the projection moves (theta_cells [G, E, O], theta_connection
+    [K] or None) and β [G, E] of a partial-channel search or None, which the projection reads
+    (it selects σ) but does not move; the projection function is traced once. Returns self."""
     self.theta_cells = theta_cells
     self.theta_connection = theta_connection
     self.theta_edges = theta_edges
@@ -112,16 +112,19 @@ class Projection:
   def finish(self):
     """The closing projection (Eq. 7 with the Newton solver whatever `method`): afterwards Φ and
     the exact cost of the Eq. 1 network are both inside the bounds when that is reachable in
-    `max_iters` iterations. Returns (iterations, Φ after [M], feasible after)."""
+    `max_iters` iterations. Returns (iterations, Φ after [R], feasible after)."""
     if self._fn is None:
       raise RuntimeError("Projection.bind(theta_cells, theta_connection) was not called")
     return self._finish_fn()
 
   def current_temperature(self):
+    """τ from the `temperature` callable as a float32 scalar tensor (1.0 without one)."""
     return (tf.constant(1.0) if self.temperature is None else
             tf.cast(self.temperature(), tf.float32))
 
   def feasible(self, phi):
+    """Scalar bool tensor: C_L <= Φ <= C_H for every resource; phi: [R] (params, MACs), an
+    unset bound is ±inf."""
     return tf.reduce_all((phi >= self.low) & (phi <= self.high))
 
   def violation(self, phi):
@@ -131,13 +134,14 @@ class Projection:
     return tf.reduce_sum((below + above) / self.scale)
 
   def __call__(self):
-    """Run one projection; returns (iterations, Φ after [M], feasible after)."""
+    """Run one projection; returns (iterations, Φ after [R], feasible after)."""
     if self._fn is None:
       raise RuntimeError("Projection.bind(theta_cells, theta_connection) was not called")
     return self._fn()
 
   @property
   def tracing_count(self):
+    """Times the projection function (`__call__`'s) was traced; 0 before `bind`."""
     return self._fn.experimental_get_tracing_count() if self._fn is not None else 0
 
   def _split(self, flat):
@@ -206,7 +210,7 @@ class Projection:
         phi = self._phi(theta, tau)
         scaled = phi / scale
         parts = [scaled[k] for k in range(m)]
-      jac = tf.stack([tape.gradient(part, theta) for part in parts])       # [M, n]
+      jac = tf.stack([tape.gradient(part, theta) for part in parts])       # [R, n]
       del tape
       active_low = active_low | (has_low & (phi < low))
       active_high = active_high | (has_high & (phi > high))
@@ -220,7 +224,7 @@ class Projection:
       # a resource is pinned to the bound it crossed (its high bound if both were crossed)
       target = tf.where(active_high, high_target, low_target) / scale
       active = active_low | active_high
-      r = tf.where(active, value / scale - target, 0.0)                       # [M]
+      r = tf.where(active, value / scale - target, 0.0)                       # [R]
       jac = tf.where(active[:, None], jac, 0.0)
       gram = tf.matmul(jac, jac, transpose_b=True)
       ridge = 1e-12 * tf.reduce_max(tf.linalg.diag_part(gram)) + 1e-300

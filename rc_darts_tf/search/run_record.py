@@ -15,6 +15,8 @@ FORMAT_VERSION = 1
 
 
 def read_run_file(output_dir: str) -> Optional[dict]:
+  """The run record OUTPUT_DIR/search_run.json as a dict, None when there is none. RcDartsError
+  (one line, naming the file) if it is unreadable, not JSON or lacks a "settings" object."""
   path = os.path.join(output_dir, RUN_FILE)
   if not os.path.exists(path):
     return None

@@ -1,10 +1,10 @@
 """SearchNetwork: the RC-DARTS supernet with θ per level and a first-order custom train_step.
 
 θ lives in two Keras variables kept out of the weight optimizer:
-  theta_cells       [G, 14, 8]: rows 0..levels-1 are the normal-cell levels (normal cells split
+  theta_cells       [G, E, O]: rows 0..levels-1 are the normal-cell levels (normal cells split
                     evenly by depth), row `levels` is the reduce cells' θ;
-  theta_connection  [4]: the connection cell's θ (only with learn_connection);
-  theta_edges       [G, 14]: β, the edge weights of a partial-channel search (PC-DARTS, only with
+  theta_connection  [K]: the connection cell's θ (only with learn_connection);
+  theta_edges       [G, E]: β, the edge weights of a partial-channel search (PC-DARTS, only with
                     partial_channels K > 1): node j's edges weigh β̂ = softmax of β over its
                     incoming edges (costs.edge_log_weights), not τ-annealed, and β̂ enters the
                     edge strength of σ in Φ and of derivation.
@@ -39,6 +39,29 @@ from rc_darts_tf.search.projection import Projection
 
 
 class SearchNetwork(keras.Model):
+  """The RC-DARTS search supernet (DARTS cnn/model_search.py `Network`) with θ per level.
+
+  Constructor arguments:
+    network: num_classes, init_channels (C, the node channels of the first cells; the stem
+      gives 3C; divisible by partial_channels), layers (cells), levels (θ groups of normal
+      cells; G = levels + 1), learn_connection (learn the connection cell's θ, else it is
+      fixed), image_size (H = W of the input), search_space (default search_space.DEFAULT;
+      O = its cell ops), partial_channels (PC-DARTS K', 1 = off);
+    budget: budget_plan (the costs.NetworkPlan Φ is stated for; default this network's plan),
+      bounds (the resource bounds the projection enforces), projection_lr, projection_iters,
+      lambda_init, lambda_decay, projection_method (search/projection.py);
+    optimisation: weight_decay (on w), arch_weight_decay (on θ), grad_clip (global norm of w's
+      gradient), seed (θ's initializer), temperature_init τ_0, temperature_final τ_1, total_steps
+      T of the τ schedule (None: τ stays τ_0).
+  Variables: theta_cells [G, E, O], theta_connection [K] (trainable only with learn_connection),
+  theta_edges [G, E] (β) or None without partial channels; all initialised N(0, 1e-3²).
+  train_step (Keras's fit) and search_step run one first-order DARTS step on a batch
+  ((x_train, y_train), (x_val, y_val)): SGD on w with the training half, then Adam
+  (`arch_optimizer`, set by compile) on θ with the validation half. phi() is Φ [R] (Eq. 6),
+  eq1_cost() the exact cost [R] of the Eq. 1 network, temperature() τ at a step (R = params,
+  MACs). Raises ValueError if partial_channels < 1 or does not divide init_channels, or if a
+  temperature is <= 0.
+  """
 
   def __init__(self, num_classes=10, init_channels=16, layers=8, levels=3,
                learn_connection=True, image_size=32, budget_plan: Optional[costs.NetworkPlan] = None,
@@ -113,11 +136,14 @@ class SearchNetwork(keras.Model):
 
   @property
   def arch_variables(self):
+    """θ variables for the arch optimizer: [theta_cells] + [theta_connection] (only with
+    learn_connection) + [theta_edges] (only with partial channels)."""
     return ([self.theta_cells] + ([self.theta_connection] if self.learn_connection else []) +
             ([self.theta_edges] if self.theta_edges is not None else []))
 
   @property
   def weight_variables(self):
+    """The trainable variables except θ_cells, θ_connection and θ_edges: the weights w."""
     arch = {id(v) for v in (self.theta_cells, self.theta_connection, self.theta_edges)
             if v is not None}
     return [v for v in self.trainable_variables if id(v) not in arch]
@@ -166,21 +192,21 @@ class SearchNetwork(keras.Model):
     return tf.cast(self.classifier(self.gap(s1)), tf.float32)   # float16 under mixed precision
 
   def phi(self, temperature=None):
-    """Φ per resource [M] (params, MACs) at the current θ and τ (Eq. 6), float32."""
+    """Φ per resource [R] (params, MACs) at the current θ and τ (Eq. 6), float32."""
     tau = self.temperature() if temperature is None else temperature
     return self.cost_model.expected(self.theta_cells,
                                     self.theta_connection if self.learn_connection else None, tau,
                                     theta_edges=self.theta_edges)
 
   def eq1_cost(self, temperature=None):
-    """Exact cost [M] of the network Eq. 1 derives from the current θ and τ, float32."""
+    """Exact cost [R] of the network Eq. 1 derives from the current θ and τ, float32."""
     tau = self.temperature() if temperature is None else temperature
     return self.cost_model.eq1(self.theta_cells,
                                self.theta_connection if self.learn_connection else None, tau,
                                theta_edges=self.theta_edges)
 
   def softmax_weights(self, temperature=None):
-    """(softmax(θ_cells / τ) [G, 14, 8], softmax(θ_connection / τ) [K] or None) as NumPy."""
+    """(softmax(θ_cells / τ) [G, E, O], softmax(θ_connection / τ) [K] or None) as NumPy."""
     tau = self.temperature() if temperature is None else temperature
     cells = tf.nn.softmax(tf.convert_to_tensor(self.theta_cells) / tau, axis=-1).numpy()
     conn = (tf.nn.softmax(tf.convert_to_tensor(self.theta_connection) / tau).numpy()
@@ -213,6 +239,8 @@ class SearchNetwork(keras.Model):
 
   @property
   def metrics(self):
+    """The keras.metrics.Mean trackers train_step updates: loss, acc, arch_loss, arch_acc,
+    phi_params, phi_macs, eq1_params, eq1_macs, feasible, temperature."""
     return list(self.trackers.values())
 
   def _loss_and_grads(self, x, y, tau, scale=None):
