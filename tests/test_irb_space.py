@@ -57,7 +57,7 @@ def test_search_network_has_a_theta_column_per_op_and_steps(irb_network):
   cell = net.plan.cells[0]
   for o, name in enumerate(IRB.primitives):
     assert net.cost_tables.cells[0, 0, 0, o] == costs.edge_op_cost(cell, 0, name).params
-  step = tf.function(net.train_step)
+  step = net.train_step        # eager: the traced step is tests/test_search.py's
   rng = np.random.default_rng(0)
   before = net.theta_cells.numpy().copy()
   for _ in range(2):
