@@ -11,7 +11,6 @@ import json
 import keras
 import numpy as np
 import pytest
-import tensorflow as tf
 
 from exporters import artifacts, measure, parity, tflite
 from rc_darts_tf import costs, network, search_space
