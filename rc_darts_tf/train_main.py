@@ -96,14 +96,7 @@ def check_output_dir(out: str, settings: dict) -> bool:
   return True
 
 
-def make_strategy():
-  import tensorflow as tf
-  if FLAGS.strategy == "default":
-    return tf.distribute.get_strategy()
-  if FLAGS.strategy == "mirrored":
-    return tf.distribute.MirroredStrategy()
-  cli.fail("rc-darts-train", f"flag --strategy={FLAGS.strategy}: training supports default and "
-           "mirrored in this version")
+TRAIN_STRATEGIES = ("default", "mirrored")   # Keras's fit under multi_worker fails (Keras 3.15)
 
 
 def evaluate(path: str) -> int:
@@ -148,6 +141,9 @@ def main(argv):
   if FLAGS.evaluate:
     return evaluate(FLAGS.evaluate)
   preset_set = apply_preset()
+  if FLAGS.strategy not in TRAIN_STRATEGIES:
+    cli.fail("rc-darts-train", f"flag --strategy={FLAGS.strategy}: training supports "
+             f"{' and '.join(TRAIN_STRATEGIES)} in this version")
   from rc_darts_tf import genotype as genotype_lib
   genotype = genotype_lib.resolve(FLAGS.genotype)
   settings = settings_of(genotype)
@@ -158,7 +154,8 @@ def main(argv):
                                       manual_dir=FLAGS.manual_dir, download=FLAGS.download,
                                       image_size=FLAGS.image_size)
   dataset_check.verify_images(facts)
-  strategy = make_strategy()
+  from rc_darts_tf import distribute as dist
+  strategy = dist.make_strategy(FLAGS.strategy)
 
   import keras
   import tensorflow as tf

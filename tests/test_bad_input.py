@@ -358,3 +358,15 @@ def test_bad_model_directory_is_refused_before_tensorflow(tmp_path, no_tensorflo
                      env=no_tensorflow, timeout=TIMEOUT)
   _quick(result, started, str(missing), "does not exist")
   assert not (tmp_path / "out").exists()
+
+
+def test_training_refuses_a_strategy_it_cannot_run_before_tensorflow(tmp_path, no_tensorflow):
+  """Keras's fit under MultiWorkerMirroredStrategy fails (Keras 3.15): rc-darts-train refuses
+  --strategy=multi_worker and tpu with one line, before TensorFlow and before writing."""
+  for strategy in ("multi_worker", "tpu"):
+    out = tmp_path / strategy
+    result = run_entry("rc_darts_tf.train_main", "--dataset=sample", "--genotype=DARTS_V2",
+                       f"--strategy={strategy}", f"--output_dir={out}", env=no_tensorflow,
+                       timeout=TIMEOUT)
+    _assert_refused(result, f"--strategy={strategy}", "training supports default and mirrored")
+    assert not out.exists()
