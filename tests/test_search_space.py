@@ -136,11 +136,11 @@ def test_theta_files_of_another_op_order_are_refused_by_the_pictures(tmp_path):
   good = tmp_path / "good.npz"
   np.savez(good, phi=phi, theta_epochs=np.array([1], np.int32), theta_softmax=probs,
            search_space=np.array(search_space.record_text(search_space.DEFAULT)))
-  assert visualize._history(str(good))[2].shape == (1, 2, 14, 8)
-  assert visualize._history(str(good))[3] is search_space.DEFAULT
+  assert visualize.search_dir._history(str(good))[2].shape == (1, 2, 14, 8)
+  assert visualize.search_dir._history(str(good))[3] is search_space.DEFAULT
   bad = tmp_path / "bad.npz"
   np.savez(bad, phi=phi, theta_epochs=np.array([1], np.int32), theta_softmax=probs,
            search_space=np.array(json.dumps(_reordered(search_space.DEFAULT.record()))))
   with pytest.raises(RcDartsError) as info:
-    visualize._history(str(bad))
+    visualize.search_dir._history(str(bad))
   assert "\n" not in str(info.value) and "θ's columns would name other ops" in str(info.value)

@@ -114,7 +114,7 @@ def test_three_level_genotype_with_a_connection_op(tmp_path):
 
 def test_cell_layout_puts_nodes_after_their_inputs():
   for cell in LEVEL_CELLS + [REDUCE]:
-    pos, out, ranks = visualize._cell_layout(cell, (2, 3, 4, 5))
+    pos, out, ranks = visualize.cells._cell_layout(cell, (2, 3, 4, 5))
     for k, (_, i) in enumerate(cell):
       assert pos[i][0] < pos[k // 2 + 2][0]
     assert all(x < out[0] for x, _ in pos.values())
@@ -225,7 +225,7 @@ def test_phi_figure_handles_empty_histories():
   assert len(fig.axes) == len(costs.RESOURCES)
   fig = visualize.theta_figure([1], np.full((1, 14, 8), 1 / 8), "flat")
   assert len(fig.axes) == 15                                 # 14 edges + the legend
-  visualize._plt().close("all")
+  visualize.style._plt().close("all")
 
 
 def test_study_figure_plots_every_run_per_arm(tmp_path):
@@ -248,7 +248,7 @@ def test_study_figure_plots_every_run_per_arm(tmp_path):
   assert "random genotypes" in open(tmp_path / "study.svg").read()
   fig = visualize.study_figure(rows, resource="macs")
   assert fig.axes[0].get_xlabel().startswith("multiply-accumulates")
-  visualize._plt().close("all")
+  visualize.style._plt().close("all")
 
 
 # --- the entry point ----------------------------------------------------------------------------
