@@ -104,9 +104,9 @@ def test_the_check_notices_what_is_missing():
   assert "rc_darts_tf/new_module.py in a py_library" in found
   assert "py_binary for rc_darts_tf/new_main.py" in found
   assert "py_test for tests/test_new.py" in found
-  without_data = text.replace('"rc_darts_tf/data.py",\n', "")
-  assert "rc_darts_tf/data.py in a py_library" in problems(read_build(without_data),
-                                                           project_files())
+  without_budget = text.replace('"rc_darts_tf/budget.py",\n', "")
+  assert "rc_darts_tf/budget.py in a py_library" in problems(read_build(without_budget),
+                                                             project_files())
   example = '"examples/classify_jpeg.py"'
   assert example in text
   without_example = text.replace(f"data = [{example}],", "")

@@ -87,7 +87,7 @@ def test_augmentation_crop_flip_keep_content(image_tree):
   source = data.load_source(f"imagefolder:{image_tree}")
   raw = np.stack([tf.io.decode_png(img).numpy() for img, _ in source.train_encoded().take(8)])
   images = tf.constant(raw)
-  out = data._finish_batch(images, source, tf.constant([1, 2], tf.int64), 0, crop=True).numpy()
+  out = data.finish_batch(images, source, tf.constant([1, 2], tf.int64), 0, crop=True).numpy()
   restored = np.round(out * np.array(source.std) * 255 + np.array(source.mean) * 255)
   for original, augmented in zip(raw, restored):
     found = False
@@ -103,7 +103,7 @@ def test_augmentation_crop_flip_keep_content(image_tree):
 
 def test_cutout_zeroes_one_clipped_square():
   images = tf.ones([64, 32, 32, 3])
-  out = data._cutout(images, 16, tf.constant([3, 4], tf.int64)).numpy()
+  out = data.cutout(images, 16, tf.constant([3, 4], tf.int64)).numpy()
   zeros = (out[..., 0] == 0).sum(axis=(1, 2))
   assert zeros.max() == 256 and zeros.min() >= 64  # full square, or clipped at a corner
   assert (out[..., 0] == out[..., 2]).all()  # all channels

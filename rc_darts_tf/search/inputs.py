@@ -45,9 +45,9 @@ class SearchInput:
     if self.source.style == "imagenet":
       return encoded
     size = self.source.image_size
-    ds = encoded.map(lambda image, label: (data._decode(image, size), tf.cast(label, tf.int32)),
+    ds = encoded.map(lambda image, label: (data.decode(image, size), tf.cast(label, tf.int32)),
                      num_parallel_calls=AUTOTUNE)
-    if data._should_cache(self.source, count, cache):
+    if data.should_cache(self.source, count, cache):
       ds = ds.cache()
     return ds
 
@@ -59,13 +59,13 @@ class SearchInput:
     if source.style == "imagenet":
       crops = tf.data.Dataset.random(seed=seed + 1).batch(2)
       ds = tf.data.Dataset.zip((ds, crops)).map(
-          lambda example, s: (data._random_resized_crop(example[0], size, s),
+          lambda example, s: (data.random_resized_crop(example[0], size, s),
                               tf.cast(example[1], tf.int32)), num_parallel_calls=AUTOTUNE)
     ds = ds.batch(self.batch_size, drop_remainder=True).take(self.steps_per_epoch)
     augment = tf.data.Dataset.random(seed=seed + 2).batch(2)
     crop = source.style != "imagenet"
     return tf.data.Dataset.zip((ds, augment)).map(
-        lambda batch, s: (data._finish_batch(batch[0], source, s, 0, crop=crop), batch[1]),
+        lambda batch, s: (data.finish_batch(batch[0], source, s, 0, crop=crop), batch[1]),
         num_parallel_calls=AUTOTUNE)
 
   def epoch(self, epoch: int, skip_steps: int = 0) -> tf.data.Dataset:
