@@ -5,7 +5,7 @@ of epoch e depends on how many passes this process has made. Here every epoch ge
 pipeline whose shuffle and augmentation seeds are derived from (seed, epoch): a resumed run
 rebuilds epoch e's pipeline and skips the steps already done, and sees exactly the batches an
 uninterrupted run sees. Decoded images are cached once (in memory, when they fit, as in
-data.py) and shared by the epochs' pipelines.
+data/pipelines.py) and shared by the epochs' pipelines.
 
 An epoch is `steps_per_epoch` steps, each a pair of GLOBAL batches ((x_w, y_w), (x_θ, y_θ));
 both halves are reshuffled every epoch.
