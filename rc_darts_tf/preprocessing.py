@@ -1,7 +1,7 @@
 """A trained network's input contract: raw RGB pixels -> the normalised images it was trained on.
 
 The network is trained on images normalised with its training set's per-channel statistics
-(rc_darts_tf/data): x = (pixel / 255 - mean) / std. Those statistics belong to the model, not to whatever
+(data/): x = (pixel / 255 - mean) / std. Those statistics belong to the model, not to whatever
 dataset it is later evaluated on or exported with, so they are recorded once at training time
 (model_info.json, "preprocessing") and every later use reads them from there:
 
