@@ -236,6 +236,7 @@ def main(argv):
 
 
 def run():
+  """The `rc-darts-export` console script (cli.run: bad input is one line on stderr and exit 2)."""
   cli.run(main)
 
 

@@ -108,9 +108,12 @@ class _QuietLoader(importlib.abc.Loader):
     self.loader = loader
 
   def create_module(self, spec):
+    """The real loader's module (importlib's Loader protocol)."""
     return self.loader.create_module(spec)
 
   def exec_module(self, module):
+    """Execute `tensorflow` with fd 2 captured; write back what the log level lets through (all
+    of it when the import fails)."""
     module.__loader__ = self.loader
     if module.__spec__ is not None:
       module.__spec__.loader = self.loader
@@ -138,6 +141,8 @@ class _QuietTensorFlowImport(importlib.abc.MetaPathFinder):
   """Finds `tensorflow` once, through the normal path finder, and wraps its loader."""
 
   def find_spec(self, fullname, path=None, target=None):
+    """`tensorflow`'s spec with the quieting loader (importlib's MetaPathFinder protocol); None
+    for every other module."""
     if fullname != "tensorflow":
       return None
     if self in sys.meta_path:

@@ -99,6 +99,7 @@ def _write_preview(path, images, source):
 
 
 def run():
+  """The `rc-darts-data` console script (cli.run: bad input is one line on stderr and exit 2)."""
   cli.run(main)
 
 

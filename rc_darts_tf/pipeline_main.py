@@ -117,6 +117,8 @@ def run_stage(stage, module, args, log_path):
 
 
 def stage_args(stage, common):
+  """Arguments of `stage`: its quick settings, the common ones, its --<stage>_flagfile, then the
+  --<stage>.NAME=VALUE arguments of the command line (later ones win)."""
   args = list(QUICK[stage]) + common
   flagfile = FLAGS[f"{stage}_flagfile"].value
   if flagfile:
@@ -211,6 +213,7 @@ def _load(path):
 
 
 def build_summary(out, dirs, genotype_spec, seconds, total_seconds):
+  """summary.json's content from the stages' own files (model_info.json, report.json, ...)."""
   info = _load(os.path.join(dirs["train"], "model_info.json"))
   report = _load(os.path.join(dirs["export"], "report.json"))
   genotype_meta = info["genotype"].get("meta", {})
@@ -260,6 +263,7 @@ def _fmt(value, unit=""):
 
 
 def summary_markdown(s):
+  """summary.md: the summary `s` (build_summary) as Markdown tables."""
   from rc_darts_tf.costs import fmt_count
   lines = ["# rc-darts pipeline summary", ""]
   budget = s.get("budget") or {}
@@ -323,6 +327,8 @@ def summary_markdown(s):
 
 
 def run():
+  """The `rc-darts-pipeline` console script: per-stage arguments split off sys.argv, then the
+  stages (search, train, export) run as the separate commands would."""
   rest, staged = split_stage_args(sys.argv)
   sys.argv[:] = rest
   for stage in STAGES:

@@ -58,6 +58,8 @@ FINISHED = "model_info.json"
 
 
 def settings_of(genotype) -> dict:
+  """The settings a resumed training must share with the run in --output_dir (SETTINGS flags and
+  the genotype)."""
   settings = {name: FLAGS[name].value for name in SETTINGS}
   settings["genotype"] = genotype.to_json_dict()
   settings["genotype"].pop("meta", None)
@@ -274,6 +276,7 @@ def main(argv):
 
 
 def run():
+  """The `rc-darts-train` console script (cli.run: bad input is one line on stderr and exit 2)."""
   cli.run(main)
 
 

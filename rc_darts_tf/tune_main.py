@@ -102,6 +102,7 @@ def channel_step(genotype, stem: str) -> int:
 
 
 def budget_of():
+  """The hard budget of --budget_params / --budget_macs; BudgetError when neither is given."""
   from rc_darts_tf.budget import parse_budget
   return parse_budget(FLAGS.budget_params, FLAGS.budget_macs,
                       "a hard budget is required: --budget_params=LOW:HIGH and/or "
@@ -135,6 +136,7 @@ def fit_budget(genotype, layers, stem, image_size, num_classes, bounds, max_chan
 
 
 def run_fit_budget(genotype, source_classes, image_size, bounds, out):
+  """--fit_budget: the widest C of --layers cells inside `bounds`; writes fit_budget.json."""
   from rc_darts_tf import io_utils
   from rc_darts_tf.errors import BudgetError
   c, cost, wider, step = fit_budget(genotype, FLAGS.layers, FLAGS.stem, image_size,
@@ -187,6 +189,8 @@ def main(argv):
 
 
 def run_tuner(genotype, source, bounds, out):
+  """keras-tuner search over width, depth, learning rate and drop path inside `bounds`; an
+  over-budget configuration is never trained."""
   import keras
   import keras_tuner as kt
   from rc_darts_tf import costs, data, io_utils, network, training
@@ -334,6 +338,7 @@ def run_tuner(genotype, source, bounds, out):
 
 
 def run():
+  """The `rc-darts-tune` console script (cli.run: bad input is one line on stderr and exit 2)."""
   cli.run(main)
 
 
