@@ -472,6 +472,20 @@ def _unserialisable(value, where="meta"):
     return f"{where} ({type(value).__name__})"
 
 
+def one_line_form(genotype: Genotype) -> List[str]:
+  """[caption, line]: `genotype` as one line that `resolve` (and so --genotype) reads back to the
+  same network (levels and connection op included), after a caption saying what it is. The line
+  is DARTS's Genotype(...) repr only when DARTS's Genotype can hold the network (one level, the
+  fixed connection)."""
+  if genotype.is_darts:
+    head = "as one line (DARTS's Genotype; --genotype reads it back):"
+  else:
+    head = (f"as one line (--genotype reads it back; not DARTS's form, which holds one normal cell "
+            f"and the fixed 1x1 connection: this network has {genotype.levels} normal level(s) "
+            f"and connection {genotype.connection or 'fixed'}):")
+  return ["  " + head, genotype.to_string()]
+
+
 def save(genotype: Genotype, path: str) -> None:
   """Validate `genotype` and write it to `path` as JSON (indent 2), atomically: a temp file in
   the same directory then os.replace, so a failed save leaves the previous file untouched and no

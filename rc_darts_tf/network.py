@@ -18,7 +18,7 @@ Layout (DARTS's evaluation networks, extended to RC-DARTS genotypes):
 
 Drop path (DARTS's scheduled drop path): every op output except identities is dropped per
 sample with probability `drop_path_prob` during training only; `set_drop_path(model, p)` changes
-it (train_main ramps it linearly over the epochs, as DARTS does).
+it (rc-darts-train ramps it linearly over the epochs, as DARTS does).
 
 The exact cost of `inference_model(model)` is `costs.genotype_cost(plan_for(...), ...)`: the
 same geometry (`costs.network_plan`) drives both. Layers are registered Keras serializables, so

@@ -102,7 +102,7 @@ def main():
                  # became 0.03; pinned so that the script reproduces them
                  ["--constraints=none", "--levels=1", "--nolearn_connection",
                   "--temperature_final=0.1"])
-        run("rc_darts_tf.search_main",
+        run("rc_darts_tf.cli.search",
             data + extra + [f"--layers={args.search_layers}",
                             f"--init_channels={args.search_channels}",
                             f"--epochs={args.search_epochs}", f"--batch_size={args.batch_size}",
@@ -126,7 +126,7 @@ def main():
     if channels is None:
       fit_dir = os.path.join(out, f"fit_{name}")
       if not os.path.exists(os.path.join(fit_dir, "fit_budget.json")):
-        run("rc_darts_tf.tune_main", data + budget + [
+        run("rc_darts_tf.cli.tune", data + budget + [
             f"--genotype={path}", f"--layers={args.layers}", "--fit_budget",
             f"--output_dir={fit_dir}", "--overwrite"], log)
       channels = load(os.path.join(fit_dir, "fit_budget.json"))["init_channels"]
@@ -137,7 +137,7 @@ def main():
   for arm, name, seed, path, channels, search_dir in sized:
     d = os.path.join(out, f"train_{name}")
     if not os.path.exists(os.path.join(d, "model_info.json")):
-      run("rc_darts_tf.train_main", data + [
+      run("rc_darts_tf.cli.train", data + [
           f"--genotype={path}", "--preset=none", f"--layers={args.layers}",
           f"--init_channels={channels}", f"--epochs={args.train_epochs}",
           f"--batch_size={args.batch_size}", "--learning_rate=0.05", "--noauxiliary",
@@ -174,7 +174,7 @@ def main():
   for (arm, seed), d in searches.items():
     target = os.path.join(pictures, f"search_{arm}_s{seed}")
     if not os.path.exists(os.path.join(target, "phi.png")):
-      run("rc_darts_tf.plot_main", [f"--search_dir={d}", f"--output_dir={target}"], log)
+      run("rc_darts_tf.cli.plot", [f"--search_dir={d}", f"--output_dir={target}"], log)
   print(f"pictures in {pictures}")
   if args.publish:
     os.makedirs(args.publish, exist_ok=True)

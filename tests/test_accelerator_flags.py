@@ -164,7 +164,7 @@ def test_retraining_with_mixed_precision_and_its_float32_copy(plain_retrain):
 
 def test_train_main_mixed_precision_writes_a_float32_model(tmp_path, tiny_tree_16):
   out = tmp_path / "train"
-  result = run_entry("rc_darts_tf.train_main", f"--dataset=imagefolder:{tiny_tree_16}",
+  result = run_entry("rc_darts_tf.cli.train", f"--dataset=imagefolder:{tiny_tree_16}",
                      "--genotype=DARTS_V2", "--preset=none", "--layers=3", "--init_channels=4",
                      "--epochs=1", "--batch_size=4", "--max_steps_per_epoch=3", "--mixed_precision",
                      "--noauxiliary", "--nocutout", f"--output_dir={out}", timeout=600)

@@ -74,7 +74,7 @@ def existing(tmp_path):
 
 
 def _search(out, *args, env=None):
-  return run_entry("rc_darts_tf.search_main", f"--output_dir={out}", "--init_channels=4",
+  return run_entry("rc_darts_tf.cli.search", f"--output_dir={out}", "--init_channels=4",
                    "--layers=3", "--levels=1", "--batch_size=8", *args, env=env, timeout=TIMEOUT)
 
 
@@ -82,7 +82,7 @@ def _assert_refused(result, *fragments):
   assert result.returncode == 2, (result.returncode, result.stderr[-2000:])
   lines = result.stderr.splitlines()
   assert len(lines) == 1, lines      # the only line: no TensorFlow start-up lines
-  assert lines[0].startswith("search_main.py: error: ") or ": error: " in lines[0], lines
+  assert ": error: " in lines[0], lines
   for fragment in fragments:
     assert fragment in lines[0], (fragment, lines[0])
   return lines[0]
@@ -207,7 +207,7 @@ def test_a_good_genotype_file_loads(tmp_path):
 
 def test_more_levels_than_normal_cells_is_one_line(tmp_path):
   out = tmp_path / "run"
-  result = run_entry("rc_darts_tf.search_main", "--dataset=sample", "--layers=3", "--levels=2",
+  result = run_entry("rc_darts_tf.cli.search", "--dataset=sample", "--layers=3", "--levels=2",
                      "--constraints=none", f"--output_dir={out}", timeout=120)
   assert result.returncode == 2
   lines = result.stderr.splitlines()
@@ -237,9 +237,9 @@ def test_budget_outside_the_achievable_range_is_refused_before_tensorflow(tree, 
 def test_missing_data_folder_is_refused_before_tensorflow(tmp_path, no_tensorflow):
   missing = tmp_path / "no_such_images"
   out = f"--output_dir={tmp_path / 'out'}"
-  for module, *args in [("rc_darts_tf.search_main", "--budget_params=:1e9", out),
-                        ("rc_darts_tf.train_main", "--genotype=DARTS_V2", out),
-                        ("rc_darts_tf.data_main",)]:
+  for module, *args in [("rc_darts_tf.cli.search", "--budget_params=:1e9", out),
+                        ("rc_darts_tf.cli.train", "--genotype=DARTS_V2", out),
+                        ("rc_darts_tf.cli.data",)]:
     started = time.monotonic()
     result = run_entry(module, f"--dataset=imagefolder:{missing}", *args, env=no_tensorflow,
                        timeout=TIMEOUT)
@@ -250,7 +250,7 @@ def test_missing_data_folder_is_refused_before_tensorflow(tmp_path, no_tensorflo
 def test_malformed_genotype_file_is_refused_before_tensorflow(tmp_path, no_tensorflow):
   path = _write(tmp_path / "genotype.json", "{\"normal\": [[\"sep_conv_3x3\", 0]] ,, }")
   started = time.monotonic()
-  result = run_entry("rc_darts_tf.train_main", f"--genotype={path}", "--dataset=sample",
+  result = run_entry("rc_darts_tf.cli.train", f"--genotype={path}", "--dataset=sample",
                      f"--output_dir={tmp_path / 'out'}", env=no_tensorflow, timeout=TIMEOUT)
   _quick(result, started, str(path), "not valid JSON")
   started = time.monotonic()
@@ -287,10 +287,10 @@ def test_undecodable_image_is_refused_by_every_tool_naming_the_file(broken_tree,
                                                                     no_tensorflow):
   """A truncated JPEG: one line naming it, exit 2, before TensorFlow and before any training."""
   bad = os.path.join("train", "class_1", "0005.jpg")
-  runs = [("rc_darts_tf.data_main", "--batch_size=8"),
-          ("rc_darts_tf.train_main", "--genotype=DARTS_V2", "--batch_size=8",
+  runs = [("rc_darts_tf.cli.data", "--batch_size=8"),
+          ("rc_darts_tf.cli.train", "--genotype=DARTS_V2", "--batch_size=8",
            f"--output_dir={tmp_path / 'train'}"),
-          ("rc_darts_tf.search_main", "--budget_params=:1e9", "--batch_size=8",
+          ("rc_darts_tf.cli.search", "--budget_params=:1e9", "--batch_size=8",
            f"--output_dir={tmp_path / 'search'}")]
   for module, *args in runs:
     result = run_entry(module, f"--dataset=imagefolder:{broken_tree}", *args, env=no_tensorflow,
@@ -322,7 +322,7 @@ def test_class_without_training_images_is_refused(tmp_path, no_tensorflow):
   root = make_image_tree(str(tmp_path / "t"), classes=2, train_per_class=8, test_per_class=2,
                          size=8)
   os.makedirs(os.path.join(root, "train", "empty_class"))
-  result = run_entry("rc_darts_tf.data_main", f"--dataset=imagefolder:{root}",
+  result = run_entry("rc_darts_tf.cli.data", f"--dataset=imagefolder:{root}",
                      env=no_tensorflow, timeout=TIMEOUT)
   _assert_refused(result, os.path.join("train", "empty_class"), "no readable image")
 
@@ -331,8 +331,8 @@ def test_bad_model_directory_is_refused_before_tensorflow(tmp_path, no_tensorflo
   """rc-darts-train --evaluate and rc-darts-export --model_dir read model_info.json without
   TensorFlow: a missing directory, a missing model.keras, or malformed statistics are one line."""
   missing = tmp_path / "no_model"
-  for module, flag, extra in [("rc_darts_tf.train_main", "--evaluate", ()),
-                              ("exporters.export_main", "--model_dir",
+  for module, flag, extra in [("rc_darts_tf.cli.train", "--evaluate", ()),
+                              ("rc_darts_tf.cli.export", "--model_dir",
                                (f"--output_dir={tmp_path / 'out'}",))]:
     started = time.monotonic()
     result = run_entry(module, f"{flag}={missing}", "--dataset=sample", *extra,
@@ -346,14 +346,14 @@ def test_bad_model_directory_is_refused_before_tensorflow(tmp_path, no_tensorflo
       "init_channels": 8, "layers": 3, "stem": "cifar", "image_size": 16, "num_classes": 10,
       "mean": [0.5, 0.5], "std": [0.2, 0.2, 0.2]}))
   started = time.monotonic()
-  result = run_entry("rc_darts_tf.train_main", f"--evaluate={model}", "--dataset=sample",
+  result = run_entry("rc_darts_tf.cli.train", f"--evaluate={model}", "--dataset=sample",
                      env=no_tensorflow, timeout=TIMEOUT)
   _quick(result, started, "model_info.json is unreadable", "mean should have 3 values")
   info = json.loads((model / "model_info.json").read_text())
   info["mean"] = [0.5, 0.5, 0.5]
   (model / "model_info.json").write_text(json.dumps(info))
   started = time.monotonic()                       # the export checks the dataset before TF too
-  result = run_entry("exporters.export_main", f"--model_dir={model}",
+  result = run_entry("rc_darts_tf.cli.export", f"--model_dir={model}",
                      f"--dataset=imagefolder:{missing}", f"--output_dir={tmp_path / 'out'}",
                      env=no_tensorflow, timeout=TIMEOUT)
   _quick(result, started, str(missing), "does not exist")
@@ -365,7 +365,7 @@ def test_training_refuses_a_strategy_it_cannot_run_before_tensorflow(tmp_path, n
   --strategy=multi_worker and tpu with one line, before TensorFlow and before writing."""
   for strategy in ("multi_worker", "tpu"):
     out = tmp_path / strategy
-    result = run_entry("rc_darts_tf.train_main", "--dataset=sample", "--genotype=DARTS_V2",
+    result = run_entry("rc_darts_tf.cli.train", "--dataset=sample", "--genotype=DARTS_V2",
                        f"--strategy={strategy}", f"--output_dir={out}", env=no_tensorflow,
                        timeout=TIMEOUT)
     _assert_refused(result, f"--strategy={strategy}", "training supports default and mirrored")

@@ -9,7 +9,14 @@ import re
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PACKAGES = ("rc_darts_tf", "exporters", "flags")
-ENTRY_DIRS = ("rc_darts_tf", "exporters")
+CLI_DIR = "rc_darts_tf/cli"     # the entry points: rc_darts_tf/cli/<tool>.py, console script rc-darts-<tool>
+
+
+def is_entry_point(path):
+  """Whether `path` (repo-relative) is an entry point: a module of rc_darts_tf/cli/ but its
+  __init__.py (the shared absl plumbing)."""
+  return (os.path.dirname(path) == CLI_DIR and path.endswith(".py")
+          and os.path.basename(path) != "__init__.py")
 
 
 def read_build(text):
@@ -66,7 +73,7 @@ def problems(rules, files):
     top, name = path.split("/")[0], os.path.basename(path)
     if top in PACKAGES and path not in lib_srcs:
       missing.append(f"{path} in a py_library")
-    if top in ENTRY_DIRS and name.endswith("_main.py") and path not in binaries:
+    if is_entry_point(path) and path not in binaries:
       missing.append(f"py_binary for {path}")
     if top in ("benchmarks", "scripts") and name != "__init__.py" and path not in binaries:
       missing.append(f"py_binary for {path}")
@@ -98,11 +105,11 @@ def test_build_lists_every_module_entry_point_and_test():
 def test_the_check_notices_what_is_missing():
   with open(os.path.join(REPO, "BUILD")) as f:
     text = f.read()
-  files = project_files() + ["rc_darts_tf/new_module.py", "rc_darts_tf/new_main.py",
+  files = project_files() + ["rc_darts_tf/new_module.py", "rc_darts_tf/cli/new.py",
                              "tests/test_new.py"]
   found = problems(read_build(text), files)
   assert "rc_darts_tf/new_module.py in a py_library" in found
-  assert "py_binary for rc_darts_tf/new_main.py" in found
+  assert "py_binary for rc_darts_tf/cli/new.py" in found
   assert "py_test for tests/test_new.py" in found
   without_budget = text.replace('"rc_darts_tf/budget.py",\n', "")
   assert "rc_darts_tf/budget.py in a py_library" in problems(read_build(without_budget),
@@ -124,10 +131,10 @@ def console_scripts():
 def test_every_entry_point_has_a_console_script():
   scripts = console_scripts()
   for path in project_files():
-    top, name = path.split("/")[0], os.path.basename(path)
-    if top in ENTRY_DIRS and name.endswith("_main.py"):
+    name = os.path.basename(path)
+    if is_entry_point(path):
       module = path[:-3].replace("/", ".")
-      command = "rc-darts-" + name[:-len("_main.py")]
+      command = "rc-darts-" + name[:-len(".py")]
       assert scripts.get(command) == f"{module}:run", (command, scripts)
   for command, target in scripts.items():
     module, function = target.split(":")

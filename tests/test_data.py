@@ -334,7 +334,7 @@ def test_cifar10_without_data_and_nodownload(tmp_path):
 def test_cifar10_offline_exits_2_quickly_with_one_line(tmp_path):
   """No prepared data and no network (the probe host refuses): exit 2 in seconds, one line."""
   start = time.monotonic()
-  result = run_entry("rc_darts_tf.data_main", "--dataset=cifar10",
+  result = run_entry("rc_darts_tf.cli.data", "--dataset=cifar10",
                      f"--data_dir={tmp_path / 'tfds'}", env={data.PROBE_ENV: "127.0.0.1:9"})
   elapsed = time.monotonic() - start
   assert result.returncode == 2, result.stderr

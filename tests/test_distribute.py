@@ -136,7 +136,7 @@ def test_multi_worker_search_on_loopback_derives_one_genotype(tree, tmp_path):
   ports = _free_ports(2)
   cluster = {"worker": [f"127.0.0.1:{p}" for p in ports]}
   out = tmp_path / "run"
-  args = [sys.executable, "-m", "rc_darts_tf.search_main", "--strategy=multi_worker",
+  args = [sys.executable, "-m", "rc_darts_tf.cli.search", "--strategy=multi_worker",
           f"--dataset=imagefolder:{tree}", f"--output_dir={out}", "--batch_size=8",
           "--epochs=1", "--init_channels=4", "--layers=3", "--levels=1",
           "--budget_params=:1e9", "--projection_interval=1", "--projection_iters=5",

@@ -353,7 +353,7 @@ def test_cli_exports_a_trained_model_directory(app_export):
   assert "params (DARTS)" in result.stdout and "MACs (costs.py)" in result.stdout
   # a second run into the same directory is refused, and changes nothing
   before = {n: os.path.getmtime(out / n) for n in os.listdir(out)}
-  again = run_entry("exporters.export_main", *args, timeout=300)
+  again = run_entry("rc_darts_tf.cli.export", *args, timeout=300)
   assert again.returncode == 2
   lines = error_lines(again.stderr)
   assert len(lines) == 1 and "--overwrite" in lines[0], lines
@@ -389,7 +389,7 @@ def test_bad_inputs_exit_2_with_one_line_and_leave_nothing(tmp_path):
   for name, (args, _) in cases.items():
     out = tmp_path / f"out_{name}"
     extra = [] if any(a.startswith("--output_dir") for a in args) else [f"--output_dir={out}"]
-    procs[name] = subprocess.Popen([sys.executable, "-m", "exporters.export_main", *args, *extra],
+    procs[name] = subprocess.Popen([sys.executable, "-m", "rc_darts_tf.cli.export", *args, *extra],
                                    cwd=REPO, env=env, stdout=subprocess.PIPE,
                                    stderr=subprocess.PIPE, text=True)
   for name, proc in procs.items():
@@ -440,7 +440,7 @@ def app_export(app_model_dir, image_tree_16, tmp_path_factory):
   args = (f"--model_dir={app_model_dir}", f"--dataset=imagefolder:{image_tree_16}",
           f"--output_dir={out}", "--latency_runs=3", "--warmup_runs=1", "--parity_images=100",
           "--calibration_images=40", "--threads=1")
-  result = run_entry("exporters.export_main", *args, timeout=600)
+  result = run_entry("rc_darts_tf.cli.export", *args, timeout=600)
   assert result.returncode == 0, result.stderr[-3000:]
   return {"dir": str(out), "path": out, "result": result, "args": args,
           "report": json.loads((out / "report.json").read_text())}
@@ -530,7 +530,7 @@ def test_export_accuracy_equals_rc_darts_train_evaluate(app_export, app_model_di
   """The same accuracy on another dataset (the tree, whose own statistics differ from the
   model's) from rc-darts-export and from rc-darts-train --evaluate: both normalise with the
   model's statistics."""
-  result = run_entry("rc_darts_tf.train_main", f"--evaluate={app_model_dir}",
+  result = run_entry("rc_darts_tf.cli.train", f"--evaluate={app_model_dir}",
                      f"--dataset=imagefolder:{image_tree_16}", "--batch_size=16", timeout=300)
   assert result.returncode == 0, result.stderr[-3000:]
   line = [l for l in result.stdout.splitlines() if l.startswith("top-1 accuracy")][0]
@@ -562,7 +562,7 @@ def test_export_refuses_a_dataset_with_other_classes(app_model_dir, tmp_path):
   os.rename(os.path.join(tree, "train", "class_1"), os.path.join(tree, "train", "bird"))
   os.rename(os.path.join(tree, "test", "class_1"), os.path.join(tree, "test", "bird"))
   out = tmp_path / "export"
-  result = run_entry("exporters.export_main", f"--model_dir={app_model_dir}",
+  result = run_entry("rc_darts_tf.cli.export", f"--model_dir={app_model_dir}",
                      f"--dataset=imagefolder:{tree}", f"--output_dir={out}", timeout=300)
   assert result.returncode == 2
   lines = error_lines(result.stderr)

@@ -82,19 +82,10 @@ def test_one_line_form_is_darts_repr_exactly_for_darts_genotypes():
 
 
 def test_search_prints_a_line_that_reads_back():
-  """rc-darts-search's closing genotype lines (search_main.genotype_lines): the last line is
-  what --genotype reads back; it is DARTS's repr only for a DARTS network."""
-  import subprocess
-  import sys
-  from tests.helpers import REPO
-  code = ("import json, sys; from rc_darts_tf import search_main, genotype as gt; "
-          "g = gt.resolve(sys.argv[1]); print(json.dumps(search_main.genotype_lines(g)))")
+  """rc-darts-search's closing genotype lines (genotype.one_line_form): the last line is what
+  --genotype reads back; it is DARTS's repr only for a DARTS network."""
   for spec, darts in ((multi_level().to_string(), False), ("DARTS_V2", True)):
-    result = subprocess.run([sys.executable, "-c", code, spec], cwd=REPO, capture_output=True,
-                            text=True, timeout=60,
-                            env=dict(os.environ, PYTHONPATH=REPO))
-    assert result.returncode == 0, result.stderr
-    head, line = json.loads(result.stdout)
+    head, line = gt.one_line_form(gt.resolve(spec))
     back = gt.resolve(line)
     expected = gt.resolve(spec)
     assert (back.normal, back.reduce, back.connection) == (expected.normal, expected.reduce,

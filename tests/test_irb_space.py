@@ -137,7 +137,7 @@ def test_derived_network_weights_and_files_equal_costs():
 def test_search_cli_with_the_irb_space_and_its_pictures(tmp_path, tiny_tree_16):
   out = tmp_path / "run"
   result = run_entry(
-      "rc_darts_tf.search_main", f"--dataset=imagefolder:{tiny_tree_16}", f"--output_dir={out}",
+      "rc_darts_tf.cli.search", f"--dataset=imagefolder:{tiny_tree_16}", f"--output_dir={out}",
       "--search_space=darts_irb", "--batch_size=4", "--epochs=1", "--init_channels=4",
       "--layers=3", "--levels=1", "--budget_params=:1e9", "--projection_iters=5",
       "--report_freq=1", timeout=600)
@@ -149,13 +149,13 @@ def test_search_cli_with_the_irb_space_and_its_pictures(tmp_path, tiny_tree_16):
   with np.load(out / "theta.npz") as z:
     assert z["theta_cells"].shape == (2, costs.NUM_EDGES, 10)
     assert json.loads(str(z["search_space"])) == IRB.record()
-  plot = run_entry("rc_darts_tf.plot_main", f"--search_dir={out}", timeout=300)
+  plot = run_entry("rc_darts_tf.cli.plot", f"--search_dir={out}", timeout=300)
   assert plot.returncode == 0, plot.stderr[-3000:]
   assert (out / "pictures" / "theta_normal.png").exists() or any(
       p.name.startswith("theta_") for p in (out / "pictures").iterdir())
   # the same directory with the DARTS space is another search: refused with one line
   again = run_entry(
-      "rc_darts_tf.search_main", f"--dataset=imagefolder:{tiny_tree_16}", f"--output_dir={out}",
+      "rc_darts_tf.cli.search", f"--dataset=imagefolder:{tiny_tree_16}", f"--output_dir={out}",
       "--batch_size=4", "--epochs=1", "--init_channels=4", "--layers=3", "--levels=1",
       "--budget_params=:1e9", "--projection_iters=5", "--report_freq=1", timeout=120)
   assert again.returncode == 2

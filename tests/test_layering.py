@@ -1,6 +1,6 @@
 """The library's layering, read from the sources (no imports run): no library module imports an
-entry point (`*_main` modules and cli.py are the command-line front ends; flags/ defines their
-flags). That the search space imports no TensorFlow is tests/test_search_space.py's."""
+entry point (rc_darts_tf/cli/ holds the command-line front ends; flags/ defines their flags).
+That the search space imports no TensorFlow is tests/test_search_space.py's."""
 
 import ast
 import os
@@ -10,7 +10,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 def _is_front_end(module):
   parts = module.split(".")
-  return parts[0] == "flags" or parts[-1] == "cli" or parts[-1].endswith("_main")
+  return parts[0] == "flags" or parts[:2] == ["rc_darts_tf", "cli"]
 
 
 def _imports(path):
@@ -54,8 +54,8 @@ def test_no_library_module_imports_an_entry_point():
 def test_front_end_detection_sees_entry_point_imports(tmp_path):
   # the scanner itself: an import of an entry point is found in each spelling
   path = tmp_path / "m.py"
-  path.write_text("import rc_darts_tf.search_main\nfrom flags import search\n"
+  path.write_text("import rc_darts_tf.cli.search\nfrom flags import search\n"
                   "from rc_darts_tf import cli\n")
   found = [n for n in _imports(str(path)) if _is_front_end(n)]
-  assert {"rc_darts_tf.search_main", "flags", "rc_darts_tf.cli"} <= set(found), found
+  assert {"rc_darts_tf.cli.search", "flags", "rc_darts_tf.cli"} <= set(found), found
 

@@ -88,7 +88,7 @@ def test_every_layout_builds_trains_evaluates_and_round_trips(tmp_path, stem, co
   y = rng.integers(0, 4, 16).astype(np.int32)
   ds = tf.data.Dataset.from_tensor_slices((x, y)).batch(8)
   trainer = training.Trainer(model, 4, auxiliary_weight=0.4, weight_decay=3e-4, grad_clip=5.0)
-  # Eager: the traced step is exercised by the train_main tests; tracing 6 layouts is slow.
+  # Eager: the traced step is exercised by the rc-darts-train tests; tracing 6 layouts is slow.
   trainer.compile(optimizer=keras.optimizers.SGD(0.05, momentum=0.9), run_eagerly=True)
   before = [w.numpy().copy() for w in model.trainable_weights]
   history = trainer.fit(ds.repeat(), epochs=1, steps_per_epoch=2, verbose=0, shuffle=False)

@@ -169,7 +169,7 @@ def test_partial_search_step_moves_beta_and_keeps_phi_of_the_derived_network(pc_
 def test_search_main_partial_channels_records_beta(tmp_path, tiny_tree_16):
   out = tmp_path / "run"
   result = run_entry(
-      "rc_darts_tf.search_main", f"--dataset=imagefolder:{tiny_tree_16}", f"--output_dir={out}",
+      "rc_darts_tf.cli.search", f"--dataset=imagefolder:{tiny_tree_16}", f"--output_dir={out}",
       "--batch_size=4", "--epochs=1", "--init_channels=4", "--layers=3", "--levels=1",
       "--partial_channels=2", "--budget_params=:1e9", "--projection_iters=5", "--report_freq=1",
       timeout=600)
@@ -186,10 +186,10 @@ def test_search_main_partial_channels_records_beta(tmp_path, tiny_tree_16):
 
 
 def test_search_main_refuses_partial_channels_that_do_not_divide(tmp_path, tiny_tree_16):
-  result = run_entry("rc_darts_tf.search_main", f"--dataset=imagefolder:{tiny_tree_16}",
+  result = run_entry("rc_darts_tf.cli.search", f"--dataset=imagefolder:{tiny_tree_16}",
                      f"--output_dir={tmp_path / 'run'}", "--init_channels=8",
                      "--partial_channels=3", "--budget_params=:1e9", timeout=120)
   assert result.returncode == 2
   assert error_lines(result.stderr) == [
-      "search_main.py: error: flag --partial_channels=3: must divide --init_channels=8"]
+      "rc-darts-search: error: flag --partial_channels=3: must divide --init_channels=8"]
   assert not (tmp_path / "run").exists()

@@ -8,7 +8,7 @@ import subprocess
 import sys
 import time
 
-from rc_darts_tf.pipeline_main import split_stage_args
+from rc_darts_tf.cli.pipeline import split_stage_args
 from tests.helpers import REPO, error_lines, run_entry
 
 
@@ -31,7 +31,7 @@ def test_pipeline_runs_every_stage_and_resumes_after_a_kill_in_retraining(image_
           "--export.calibration_images=16", f"--output_dir={out}"]
   env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2",
              PYTHONPATH=REPO + os.pathsep + os.environ.get("PYTHONPATH", ""))
-  proc = subprocess.Popen([sys.executable, "-m", "rc_darts_tf.pipeline_main", *args], cwd=REPO,
+  proc = subprocess.Popen([sys.executable, "-m", "rc_darts_tf.cli.pipeline", *args], cwd=REPO,
                           env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
   marker = os.path.join(out, "train", "checkpoints", "checkpoint")
   deadline = time.time() + 400
@@ -49,7 +49,7 @@ def test_pipeline_runs_every_stage_and_resumes_after_a_kill_in_retraining(image_
   assert 1 <= len(done) < 12
   assert json.load(open(os.path.join(out, "train", "history.json"))) == done
 
-  result = run_entry("rc_darts_tf.pipeline_main", *args, timeout=900)
+  result = run_entry("rc_darts_tf.cli.pipeline", *args, timeout=900)
   assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
   assert "search: done earlier" in result.stdout
   assert "resuming from" in result.stdout
@@ -73,14 +73,14 @@ def test_pipeline_runs_every_stage_and_resumes_after_a_kill_in_retraining(image_
   assert "| tflite_int8 |" in result.stdout and "test accuracy" in result.stdout
 
   # Everything done: a third run redoes nothing.
-  again = run_entry("rc_darts_tf.pipeline_main", *args, timeout=300)
+  again = run_entry("rc_darts_tf.cli.pipeline", *args, timeout=300)
   assert again.returncode == 0, again.stderr[-2000:]
   assert again.stdout.count(": done earlier (") == 3 and "=== search: rc-darts" not in again.stdout
 
 
 def test_pipeline_bad_input_is_one_line(tmp_path):
   out = tmp_path / "pipe"
-  result = run_entry("rc_darts_tf.pipeline_main", "--genotype=DARTS_V9", f"--output_dir={out}",
+  result = run_entry("rc_darts_tf.cli.pipeline", "--genotype=DARTS_V9", f"--output_dir={out}",
                      timeout=120)
   assert result.returncode == 2
   lines = error_lines(result.stderr)
@@ -89,7 +89,7 @@ def test_pipeline_bad_input_is_one_line(tmp_path):
 
 
 def test_summary_explains_a_failed_int8_agreement_only_when_it_fails():
-  from rc_darts_tf import pipeline_main
+  from rc_darts_tf.cli import pipeline as pipeline_main
   summary = {"budget": {"params": "1:2"}, "phi_at_end": {}, "exact_cost": {"params": 1, "macs": 2},
              "test_accuracy": 0.29, "best_test_accuracy": 0.29, "test_images": 100,
              "network": {"layers": 8, "init_channels": 16, "stem": "cifar", "image_size": 32,

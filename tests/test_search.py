@@ -244,7 +244,7 @@ def tiny_tree(tmp_path_factory):
 def test_search_main_writes_genotype_and_tensorboard(tmp_path, tiny_tree):
   out = tmp_path / "run"
   result = run_entry(
-      "rc_darts_tf.search_main", f"--dataset=imagefolder:{tiny_tree}", f"--output_dir={out}",
+      "rc_darts_tf.cli.search", f"--dataset=imagefolder:{tiny_tree}", f"--output_dir={out}",
       "--batch_size=8", "--epochs=2", "--init_channels=8", "--layers=5", "--levels=3",
       "--budget_params=:1e9", "--projection_interval=2", "--projection_iters=5",
       "--report_freq=1", timeout=600)
@@ -273,7 +273,7 @@ def test_search_main_writes_genotype_and_tensorboard(tmp_path, tiny_tree):
 
 def test_search_main_refuses_bounds_outside_the_achievable_range(tmp_path, tiny_tree):
   out = tmp_path / "run"
-  result = run_entry("rc_darts_tf.search_main", f"--dataset=imagefolder:{tiny_tree}",
+  result = run_entry("rc_darts_tf.cli.search", f"--dataset=imagefolder:{tiny_tree}",
                      f"--output_dir={out}", "--budget_params=10:20", "--init_channels=8",
                      "--layers=5")
   assert result.returncode == 2
@@ -290,7 +290,7 @@ def test_search_main_refuses_bounds_outside_the_achievable_range(tmp_path, tiny_
     (["--constraints=rc"], "needs a budget"),
 ])
 def test_search_main_bad_budgets_exit_2(tmp_path, args, fragment):
-  result = run_entry("rc_darts_tf.search_main", "--dataset=sample",
+  result = run_entry("rc_darts_tf.cli.search", "--dataset=sample",
                      f"--output_dir={tmp_path / 'run'}", *args)
   assert result.returncode == 2
   lines = error_lines(result.stderr)
@@ -300,7 +300,7 @@ def test_search_main_bad_budgets_exit_2(tmp_path, args, fragment):
 def test_search_main_refuses_an_output_dir_that_is_a_file(tmp_path):
   target = tmp_path / "file"
   target.write_text("x")
-  result = run_entry("rc_darts_tf.search_main", "--dataset=sample", f"--output_dir={target}",
+  result = run_entry("rc_darts_tf.cli.search", "--dataset=sample", f"--output_dir={target}",
                      "--constraints=none")
   assert result.returncode == 2
   lines = error_lines(result.stderr)
@@ -312,7 +312,7 @@ def test_search_main_does_not_replace_an_earlier_run(tmp_path):
   out = tmp_path / "run"
   out.mkdir()
   (out / "genotype.json").write_text("{\"keep\": true}")
-  result = run_entry("rc_darts_tf.search_main", "--dataset=sample", f"--output_dir={out}",
+  result = run_entry("rc_darts_tf.cli.search", "--dataset=sample", f"--output_dir={out}",
                      "--constraints=none")
   assert result.returncode == 2
   assert "already holds a run" in error_lines(result.stderr)[0]

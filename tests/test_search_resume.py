@@ -28,7 +28,7 @@ def _args(tree, out, *extra):
 def _popen(args):
   env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2",
              PYTHONPATH=REPO + os.pathsep + os.environ.get("PYTHONPATH", ""))
-  return subprocess.Popen([sys.executable, "-u", "-m", "rc_darts_tf.search_main", *args],
+  return subprocess.Popen([sys.executable, "-u", "-m", "rc_darts_tf.cli.search", *args],
                           cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                           text=True)
 
@@ -73,7 +73,7 @@ def runs(tree, tmp_path_factory):
       victim.kill()
   assert victim.returncode == -signal.SIGKILL, "".join(seen) + victim.stderr.read()
   assert not (killed / "genotype.json").exists()
-  resumed = run_entry("rc_darts_tf.search_main", *_args(tree, killed), timeout=TIMEOUT)
+  resumed = run_entry("rc_darts_tf.cli.search", *_args(tree, killed), timeout=TIMEOUT)
   stdout, stderr = uninterrupted.communicate(timeout=TIMEOUT)
   assert uninterrupted.returncode == 0, stderr[-3000:]
   assert resumed.returncode == 0, resumed.stderr[-3000:]
@@ -110,7 +110,7 @@ def test_killed_and_resumed_search_equals_an_uninterrupted_one(runs):
 def test_other_settings_are_refused_and_change_nothing(runs, tree):
   whole, _, _ = runs
   before = _snapshot(whole)
-  result = run_entry("rc_darts_tf.search_main", *_args(tree, whole, "--epochs=3"),
+  result = run_entry("rc_darts_tf.cli.search", *_args(tree, whole, "--epochs=3"),
                      timeout=TIMEOUT)
   assert result.returncode == 2
   lines = error_lines(result.stderr)
@@ -128,7 +128,7 @@ def test_truncated_checkpoint_is_refused_and_changes_nothing(runs, tree, tmp_pat
   path = copy / "checkpoints" / newest
   path.write_bytes(path.read_bytes()[:len(path.read_bytes()) // 3])
   before = _snapshot(copy)
-  result = run_entry("rc_darts_tf.search_main", *_args(tree, copy), timeout=TIMEOUT)
+  result = run_entry("rc_darts_tf.cli.search", *_args(tree, copy), timeout=TIMEOUT)
   assert result.returncode == 2, result.stderr[-2000:]
   lines = error_lines(result.stderr)
   assert len(lines) == 1 and "is truncated" in lines[0], lines
@@ -149,7 +149,7 @@ def test_mismatched_checkpoint_is_refused_and_changes_nothing(runs, tree, tmp_pa
   other.build_optimizers()
   SearchCheckpoint(str(copy / "checkpoints"), other).save(2, 0, {})
   before = _snapshot(copy)
-  result = run_entry("rc_darts_tf.search_main", *_args(tree, copy), timeout=TIMEOUT)
+  result = run_entry("rc_darts_tf.cli.search", *_args(tree, copy), timeout=TIMEOUT)
   assert result.returncode == 2, result.stderr[-2000:]
   lines = error_lines(result.stderr)
   assert len(lines) == 1 and "does not match this run" in lines[0], lines
@@ -183,7 +183,7 @@ def test_a_run_record_of_another_op_order_is_refused_and_changes_nothing(runs, t
   (copy / "search_run.json").write_text(json.dumps({**record,
                                                     "search_space": _reordered_space()}))
   before = _snapshot(copy)
-  result = run_entry("rc_darts_tf.search_main", *_args(tree, copy), timeout=TIMEOUT)
+  result = run_entry("rc_darts_tf.cli.search", *_args(tree, copy), timeout=TIMEOUT)
   assert result.returncode == 2, result.stderr[-2000:]
   lines = error_lines(result.stderr)
   assert len(lines) == 1 and "search_run.json" in lines[0], lines
@@ -213,7 +213,7 @@ def test_a_checkpoint_of_another_op_order_is_refused(tmp_path):
 
 def test_non_finite_loss_stops_at_once_and_keeps_the_last_good_checkpoint(tree, tmp_path):
   out = tmp_path / "nan"
-  result = run_entry("rc_darts_tf.search_main",
+  result = run_entry("rc_darts_tf.cli.search",
                      *_args(tree, out, "--learning_rate=1e30", "--grad_clip=0",
                             "--weight_decay=0"), timeout=TIMEOUT)
   assert result.returncode == 1, result.stderr[-2000:]

@@ -27,7 +27,7 @@ def _dataset(tree):
 
 def test_train_writes_model_checkpoints_and_report(image_tree, tmp_path):
   out = str(tmp_path / "run")
-  result = run_entry("rc_darts_tf.train_main", _dataset(image_tree), *TINY, "--epochs=2",
+  result = run_entry("rc_darts_tf.cli.train", _dataset(image_tree), *TINY, "--epochs=2",
                      "--auxiliary", f"--output_dir={out}", "--genotype=DARTS_V1")
   assert result.returncode == 0, result.stderr[-3000:]
   assert "epoch 2/2" in result.stdout and "final test accuracy" in result.stdout
@@ -60,7 +60,7 @@ def test_train_writes_model_checkpoints_and_report(image_tree, tmp_path):
 
   # Same command again: a finished run is not redone or overwritten.
   before = open(os.path.join(out, "model_info.json")).read()
-  again = run_entry("rc_darts_tf.train_main", _dataset(image_tree), *TINY, "--epochs=2",
+  again = run_entry("rc_darts_tf.cli.train", _dataset(image_tree), *TINY, "--epochs=2",
                     "--auxiliary", f"--output_dir={out}", "--genotype=DARTS_V1")
   assert again.returncode == 2
   assert len(error_lines(again.stderr)) == 1 and "finished" in again.stderr
@@ -72,7 +72,7 @@ def test_killed_training_resumes_from_the_last_checkpoint(image_tree, tmp_path):
   args = [_dataset(image_tree), *TINY, "--epochs=8", f"--output_dir={out}", "--seed=5"]
   env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2",
              PYTHONPATH=REPO + os.pathsep + os.environ.get("PYTHONPATH", ""))
-  proc = subprocess.Popen([sys.executable, "-m", "rc_darts_tf.train_main", *args], cwd=REPO,
+  proc = subprocess.Popen([sys.executable, "-m", "rc_darts_tf.cli.train", *args], cwd=REPO,
                           env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
   marker = os.path.join(out, "checkpoints", "checkpoint")
   deadline = time.time() + 240
@@ -87,13 +87,13 @@ def test_killed_training_resumes_from_the_last_checkpoint(image_tree, tmp_path):
 
   # Different settings are refused, one line, nothing touched.
   files = {name: os.path.getmtime(os.path.join(out, name)) for name in os.listdir(out)}
-  other = run_entry("rc_darts_tf.train_main", *args[:-1], "--seed=6")
+  other = run_entry("rc_darts_tf.cli.train", *args[:-1], "--seed=6")
   assert other.returncode == 2, other.stderr[-2000:]
   assert error_lines(other.stderr) == [line for line in error_lines(other.stderr)
                                        if "--seed=6" in line and "different settings" in line]
   assert {name: os.path.getmtime(os.path.join(out, name)) for name in os.listdir(out)} == files
 
-  resumed = run_entry("rc_darts_tf.train_main", *args, timeout=400)
+  resumed = run_entry("rc_darts_tf.cli.train", *args, timeout=400)
   assert resumed.returncode == 0, resumed.stderr[-3000:]
   match = re.search(r"resuming from .*: epoch (\d+) done", resumed.stdout)
   assert match, resumed.stdout[-2000:]
@@ -147,7 +147,7 @@ def test_presets_fill_only_what_the_command_line_leaves_open():
 ])
 def test_train_bad_input_is_one_line_and_exit_2(image_tree, tmp_path, args, needle):
   out = tmp_path / "run"
-  result = run_entry("rc_darts_tf.train_main", _dataset(image_tree), *TINY, *args,
+  result = run_entry("rc_darts_tf.cli.train", _dataset(image_tree), *TINY, *args,
                      f"--output_dir={out}", timeout=120)
   assert result.returncode == 2
   lines = error_lines(result.stderr)
@@ -158,7 +158,7 @@ def test_train_bad_input_is_one_line_and_exit_2(image_tree, tmp_path, args, need
 def test_tune_never_trains_an_over_budget_configuration(image_tree, tmp_path):
   out = str(tmp_path / "tune")
   budget = 30_000
-  result = run_entry("rc_darts_tf.tune_main", _dataset(image_tree), "--genotype=DARTS_V2",
+  result = run_entry("rc_darts_tf.cli.tune", _dataset(image_tree), "--genotype=DARTS_V2",
                      f"--budget_params=:{budget}", "--channels=4:24:4", "--layer_choices=3,4",
                      "--epochs=3", "--batch_size=16", "--max_steps_per_epoch=2",
                      "--tuner=bayesian", "--max_trials=7", f"--output_dir={out}", timeout=600)
@@ -192,7 +192,7 @@ def test_fit_budget_returns_the_widest_network_inside(tmp_path, genotype_name, c
   spec = tmp_path / "g.json"
   genotype_lib.save(genotype, str(spec))
   out = str(tmp_path / "fit")
-  result = run_entry("rc_darts_tf.tune_main", "--dataset=sample", f"--genotype={spec}",
+  result = run_entry("rc_darts_tf.cli.tune", "--dataset=sample", f"--genotype={spec}",
                      "--budget_params=1.5e5:3.0e5", "--budget_macs=:6.0e7", "--layers=8",
                      "--fit_budget", f"--output_dir={out}", timeout=120)
   assert result.returncode == 0, result.stderr[-3000:]
@@ -218,7 +218,7 @@ def test_fit_budget_returns_the_widest_network_inside(tmp_path, genotype_name, c
 ])
 def test_tune_bad_input_is_one_line_and_exit_2(tmp_path, args, needle):
   out = tmp_path / "tune"
-  result = run_entry("rc_darts_tf.tune_main", "--dataset=sample", *args, f"--output_dir={out}",
+  result = run_entry("rc_darts_tf.cli.tune", "--dataset=sample", *args, f"--output_dir={out}",
                      timeout=120)
   assert result.returncode == 2, result.stderr[-2000:]
   lines = error_lines(result.stderr)

@@ -13,7 +13,7 @@ convs blue, dilated convs vermilion, pooling green, skip grey, 'none' light grey
 Figure builders return a matplotlib Figure (`cell_figure`, `connection_figure`, `phi_figure`,
 `theta_figure`, and `study_figure`: accuracy against size of retrained networks per arm, used by
 scripts/results_study.py); `save_figure` writes one as PNG + SVG atomically. The library never
-reads FLAGS; `rc-darts-plot` (plot_main.py) is the command-line front end.
+reads FLAGS; `rc-darts-plot` (rc_darts_tf/cli/plot.py) is the command-line front end.
 
 Files written (`<name>.png` and `<name>.svg` each):
   cell_normal            the normal cell (one level), or cell_normal_level0, _level1, ...

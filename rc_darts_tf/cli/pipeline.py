@@ -171,7 +171,7 @@ def main(argv):
       common = data_args + [f"--batch_size={FLAGS.batch_size}", f"--budget_layers={FLAGS.layers}",
                             f"--budget_channels={FLAGS.init_channels}", *budget,
                             f"--output_dir={dirs['search']}"]
-      seconds["search"] = run_stage("search", "rc_darts_tf.search_main",
+      seconds["search"] = run_stage("search", "rc_darts_tf.cli.search",
                                     stage_args("search", common), log_path)
     genotype_spec = os.path.join(dirs["search"], "genotype.json")
     from rc_darts_tf import visualize
@@ -186,7 +186,7 @@ def main(argv):
     common = data_args + [f"--genotype={genotype_spec}", f"--layers={FLAGS.layers}",
                           f"--init_channels={FLAGS.init_channels}",
                           f"--batch_size={FLAGS.batch_size}", f"--output_dir={dirs['train']}"]
-    seconds["train"] = run_stage("train", "rc_darts_tf.train_main", stage_args("train", common),
+    seconds["train"] = run_stage("train", "rc_darts_tf.cli.train", stage_args("train", common),
                                  log_path)
 
   # 3. export (+ measurement on the files)
@@ -195,7 +195,7 @@ def main(argv):
     print(f"=== export: done earlier ({done}), not repeated")
   else:
     common = data_args + [f"--model_dir={dirs['train']}", f"--output_dir={dirs['export']}"]
-    seconds["export"] = run_stage("export", "exporters.export_main",
+    seconds["export"] = run_stage("export", "rc_darts_tf.cli.export",
                                   stage_args("export", common), log_path)
 
   # 4. report

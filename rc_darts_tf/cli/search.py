@@ -90,19 +90,6 @@ def check_achievable(tables, bounds):
   derive.check_feasible(tables, bounds)
 
 
-def genotype_lines(genotype):
-  """The derived genotype as one line that --genotype reads back to the same network (levels and
-  connection op included), after a line saying what it is. The line is DARTS's Genotype(...)
-  repr only when DARTS's Genotype can hold the network (one level, the fixed connection)."""
-  if genotype.is_darts:
-    head = "as one line (DARTS's Genotype; --genotype reads it back):"
-  else:
-    head = (f"as one line (--genotype reads it back; not DARTS's form, which holds one normal cell "
-            f"and the fixed 1x1 connection: this network has {genotype.levels} normal level(s) "
-            f"and connection {genotype.connection or 'fixed'}):")
-  return ["  " + head, genotype.to_string()]
-
-
 def output_plan(out, settings, chief=True):
   """'fresh' or 'resume' for --output_dir, refusing (one line) what may not be touched.
 
@@ -319,7 +306,8 @@ def main(argv):
   exact = genotype.meta["exact_cost"]
   print("\nderived genotype:")
   print(genotype)
-  for line in genotype_lines(genotype):
+  from rc_darts_tf.genotype import one_line_form
+  for line in one_line_form(genotype):
     print(line)
   eq1_meta = genotype.meta.get("eq1")
   eq1_cost = eq1_meta["exact_cost"] if eq1_meta else exact

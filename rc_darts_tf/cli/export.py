@@ -33,7 +33,6 @@ file using only ai-edge-litert, Pillow and labels.txt.
 
 from rc_darts_tf import cli  # first: quiets TensorFlow before it is imported
 
-import json  # noqa: E402
 import os  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402

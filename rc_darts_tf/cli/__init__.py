@@ -35,6 +35,7 @@ from absl import logging as absl_logging  # noqa: E402  (also defines --verbosit
 from rc_darts_tf.errors import RcDartsError  # noqa: E402
 
 EXIT_USAGE = 2
+_HERE = os.path.dirname(os.path.abspath(__file__))   # the entry points: rc_darts_tf/cli/<tool>.py
 # A C++ log line (absl / glog format): severity letter, date, time, thread, file:line]
 # (before absl::InitializeLog the seconds count from the epoch: "I0000 00:00:1796082921.187967")
 _CPP_LOG_LINE = re.compile(r"^([IWEF])\d{4} \d\d:\d\d:\d+\.\d+\s+\d+ [^ \]]+:\d+\] ")
@@ -50,7 +51,14 @@ _HELP_FLAGS = {"--help", "-help", "-h", "-?", "--helpshort", "-helpshort", "--he
 
 
 def _prog(argv):
-  return os.path.basename(argv[0]) if argv else "rc-darts"
+  """The program's name for messages: the console script's (`rc-darts-search`), also when a tool
+  runs as `python -m rc_darts_tf.cli.search`."""
+  if not argv:
+    return "rc-darts"
+  name = os.path.basename(argv[0])
+  if name.endswith(".py") and os.path.dirname(os.path.abspath(argv[0])) == _HERE:
+    return "rc-darts-" + name[:-len(".py")]
+  return name
 
 
 def fail(prog: str, message: str) -> "NoReturn":  # noqa: F821
