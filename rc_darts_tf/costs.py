@@ -448,10 +448,13 @@ class CostModel:
     return tf.stop_gradient(mask)
 
   def log_strength(self, thetas, temperature=1.0, theta_edges=None):
-    """`edge_log_strength` in TensorFlow: [G, E, O] (and β [G, E] or None) -> [G, E] (no
-    gradient)."""
+    """`edge_log_strength` in TensorFlow: [G, E, O] (and β [G, E] or None) -> [G, E] float64
+    (no gradient). float64 whatever θ's dtype: at sharp θ / τ (τ = 0.03 and a lead of 3 in θ)
+    −softplus(rest) is below float32's smallest number, and float32 strengths of 0.0 would tie
+    edges that derivation (NumPy, float64) tells apart, so Φ would price another network."""
     import tensorflow as tf
-    z = tf.stop_gradient(thetas) / tf.cast(temperature, thetas.dtype)
+    z = (tf.cast(tf.stop_gradient(thetas), tf.float64) /
+         tf.cast(temperature, tf.float64))
     best = tf.argmax(z[..., 1:], axis=-1, output_type=tf.int32) + 1
     is_best = tf.one_hot(best, tf.shape(z)[-1], on_value=True, off_value=False)
     top = tf.reduce_max(tf.where(is_best, z, z.dtype.min), axis=-1, keepdims=True)
@@ -459,7 +462,7 @@ class CostModel:
     strength = -tf.nn.softplus(rest)
     if theta_edges is None:
       return strength
-    return strength + tf.stop_gradient(edge_log_weights_tf(tf.cast(theta_edges, thetas.dtype)))
+    return strength + tf.stop_gradient(edge_log_weights_tf(tf.cast(theta_edges, tf.float64)))
 
   def expected(self, thetas, theta_connection=None, temperature=1.0, derivable_only=True,
                theta_edges=None):
@@ -479,7 +482,8 @@ class CostModel:
     fixed, cells, connection = self._constants(thetas.dtype)
     tau = tf.cast(temperature, thetas.dtype)
     probs = tf.nn.softmax(thetas / tau, axis=-1)
-    mask = self.top2_mask(strength=self.log_strength(thetas, tau, theta_edges))
+    mask = tf.cast(self.top2_mask(strength=self.log_strength(thetas, tau, theta_edges)),
+                   thetas.dtype)
     if derivable_only:
       weights = tf.concat([tf.zeros_like(probs[..., :1]),
                            tf.nn.softmax(thetas[..., 1:] / tau, axis=-1)], axis=-1)
@@ -504,7 +508,8 @@ class CostModel:
     of each, the argmax connection op. Not differentiable; logged next to Φ at every step."""
     import tensorflow as tf
     fixed, cells, connection = self._constants(thetas.dtype)
-    mask = self.top2_mask(strength=self.log_strength(thetas, temperature, theta_edges))
+    mask = tf.cast(self.top2_mask(strength=self.log_strength(thetas, temperature, theta_edges)),
+                   thetas.dtype)
     choice = tf.argmax(thetas[..., 1:], axis=-1, output_type=tf.int32) + 1
     onehot = tf.one_hot(choice, tf.shape(thetas)[-1], dtype=thetas.dtype)
     cost = fixed + tf.einsum("ge,mgeo,geo->m", mask, cells, onehot)
