@@ -22,7 +22,6 @@ import time
 from typing import Dict, Optional
 
 import keras
-import numpy as np
 import tensorflow as tf
 
 from rc_darts_tf import io_utils
@@ -296,3 +295,31 @@ def param_count(model: keras.Model) -> int:
   counts the inference network)."""
   from rc_darts_tf import costs
   return costs.count_weights(model.trainable_weights)
+
+
+def save_trained(out: str, network: keras.Model, genotype, geometry: Dict[str, object], source,
+                 final: Dict[str, float], exact_cost, extra: Optional[Dict[str, object]] = None,
+                 saved_model: bool = True) -> Dict[str, object]:
+  """Write a trained-model directory (what rc-darts-train writes and `model_dir.read` reads):
+  model.keras (logits only, float32), saved_model/ (unless `saved_model` is False) and
+  model_info.json (genotype; `geometry`: init_channels, layers, stem; the image size, classes,
+  class names and the training set's per-channel mean/std of `source` (data.Source); the exact
+  params/MACs `exact_cost` (costs.Cost); the final test figures `final` from evaluate_network;
+  and `extra` entries). Every file is written atomically; returns model_info.json's dict."""
+  from rc_darts_tf import model_dir, preprocessing
+  save_network(network, os.path.join(out, model_dir.MODEL_FILE))
+  if saved_model:
+    export_saved_model(network, os.path.join(out, "saved_model"))
+  info = {
+      "genotype": genotype.to_json_dict(), "init_channels": geometry["init_channels"],
+      "layers": geometry["layers"], "stem": geometry["stem"], "image_size": source.image_size,
+      "num_classes": source.num_classes, "class_names": list(source.class_names),
+      "dataset": source.name, "mean": list(source.mean), "std": list(source.std),
+      "preprocessing": preprocessing.Preprocessing.from_source(source).to_json_dict(),
+  }
+  info.update(extra or {})
+  info.update({"exact_cost": exact_cost.as_dict(), "params_counted": network_lib.count_params(
+      network), "test_accuracy": final["accuracy"], "test_loss": final["loss"],
+      "test_images": final["images"]})
+  io_utils.atomic_write_text(os.path.join(out, model_dir.INFO_FILE), json.dumps(info, indent=1))
+  return info

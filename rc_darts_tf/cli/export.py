@@ -33,7 +33,6 @@ file using only ai-edge-litert, Pillow and labels.txt.
 
 from rc_darts_tf import cli  # first: quiets TensorFlow before it is imported
 
-import os  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
 
@@ -146,7 +145,6 @@ def main(argv):
                          f"{error}") from None
     weights = f"random (seed {FLAGS.seed})"
   expected = artifacts.expected_costs(net, plan, genotype)
-  model = preprocessing_lib.pixel_model(net, prep)
   if source is not None:
     images = artifacts.dataset_images(source, FLAGS.parity_images, FLAGS.calibration_images,
                                       FLAGS.seed, normalise=False)
@@ -170,57 +168,13 @@ def main(argv):
   print(f"  output: {out}")
   sys.stdout.flush()
 
-  from exporters import measure, metadata, report as report_lib
-  created = not os.path.isdir(out)
-  written = []
-  try:
-    os.makedirs(out, exist_ok=True)
-    if FLAGS.overwrite:
-      for name in artifacts.MARKERS:
-        if os.path.exists(os.path.join(out, name)):
-          os.unlink(os.path.join(out, name))
-    records = artifacts.export_all(
-        model, formats, out, images, expected, opset=FLAGS.opset, threads=FLAGS.threads,
-        runs=FLAGS.latency_runs, warmup=FLAGS.warmup_runs, written=written,
-        log=lambda line: print(line, flush=True), labels=labels, preprocessing=prep)
-    labels_path = os.path.join(out, artifacts.LABELS)
-    written.append(labels_path)
-    io_utils.atomic_write_text(labels_path, metadata.labels_text(labels))
-    keras_latency = measure.keras_latency(model, FLAGS.latency_runs, FLAGS.warmup_runs,
-                                          images.parity[0])
-    report = {
-        "format_version": 1,
-        "network": {"source": model_dir or FLAGS.genotype, "weights": weights,
-                    "genotype": genotype.to_json_dict(), **geometry},
-        "input": prep.to_json_dict(),
-        "labels": {"names": labels, "file": artifacts.LABELS, "source": labels_from,
-                   "in_files": "ONNX metadata_props and TFLite Model.metadata entries 'labels' "
-                               "and 'preprocessing' (exporters/metadata.py)"},
-        "costs": {"params": expected.params, "macs": expected.macs,
-                  "bn_affine_params": expected.bn_affine_params,
-                  "classifier_bias": expected.classifier_bias, "source": "rc_darts_tf.costs"},
-        "keras": {"params": int(sum(int(v.numpy().size) for v in net.trainable_weights)),
-                  "latency_ms": keras_latency.as_dict()},
-        "images": {"source": images.source, "parity": int(len(images.parity)),
-                   "calibration": int(len(images.calibration)),
-                   "labelled": images.labels is not None},
-        "artifacts": records,
-        "conventions": report_lib.CONVENTIONS,
-        "seconds": round(time.perf_counter() - started, 1),
-    }
-    path = os.path.join(out, artifacts.REPORT)
-    written.append(path)
-    report_lib.write_json(path, report)
-  except BaseException as error:
-    for path in written:
-      if os.path.exists(path):
-        os.unlink(path)
-    if created and os.path.isdir(out) and not os.listdir(out):
-      os.rmdir(out)
-    if isinstance(error, (artifacts.tflite.ConversionError,
-                          artifacts.onnx_export.ConversionError, measure.MeasureError)):
-      raise RcDartsError(str(error)) from None
-    raise
+  from exporters import bundle, report as report_lib
+  report = bundle.export_network(
+      net, out, genotype, geometry, prep, labels, images, formats, plan=plan, opset=FLAGS.opset,
+      threads=FLAGS.threads, latency_runs=FLAGS.latency_runs, warmup_runs=FLAGS.warmup_runs,
+      overwrite=FLAGS.overwrite, source=model_dir or FLAGS.genotype, weights=weights,
+      labels_from=labels_from, started=started, log=lambda line: print(line, flush=True))
+  records = report["artifacts"]
   print()
   print(report_lib.table(report))
   print(f"\nwrote {', '.join(r['file'] for r in records)}, labels.txt, report.json in {out} "

@@ -22,6 +22,7 @@ the tf.distribute strategy; --batch_size is global. Writes into --output_dir:
 
 from rc_darts_tf import cli  # first: quiets TensorFlow before it is imported
 
+import dataclasses  # noqa: E402
 import json  # noqa: E402
 import os  # noqa: E402
 import sys  # noqa: E402
@@ -35,6 +36,7 @@ from flags.distribution import define_distribution_flags  # noqa: E402
 from flags.output import define_output_flags  # noqa: E402
 from flags.search import define_search_flags  # noqa: E402
 from flags.train import define_accelerator_flags, define_train_flags  # noqa: E402
+from rc_darts_tf.errors import RcDartsError  # noqa: E402
 
 define_data_flags()
 define_train_flags()            # DARTS's search recipe: batch 64, lr 0.025 cosine, 50 epochs, C=16
@@ -67,27 +69,6 @@ def budget_bounds():
                       "--constraints=rc needs a budget: --budget_params=LOW:HIGH and/or "
                       "--budget_macs=LOW:HIGH (e.g. 1.8e5:2.0e5), or --constraints=none for "
                       "plain DARTS")
-
-
-def budget_plan(num_classes, image_size):
-  """The network the budget is stated for: the search network, or --budget_layers/channels."""
-  from rc_darts_tf import costs
-  layers = FLAGS.budget_layers or FLAGS.layers
-  channels = FLAGS.budget_channels or FLAGS.init_channels
-  stem = FLAGS.budget_stem
-  size = image_size if stem == "cifar" else 224
-  try:
-    return costs.network_plan(channels, layers, FLAGS.levels, stem, size, num_classes)
-  except ValueError as error:
-    from rc_darts_tf.errors import BudgetError
-    raise BudgetError(f"budget network: {error}") from None
-
-
-def check_achievable(tables, bounds):
-  """Refuse bounds no genotype of the space can meet (each alone or together), naming the exact
-  achievable range (an exact check: derive.check_feasible solves the derivation's MILP)."""
-  from rc_darts_tf.search import derive
-  derive.check_feasible(tables, bounds)
 
 
 def output_plan(out, settings, chief=True):
@@ -124,18 +105,16 @@ def main(argv):
     cli.fail("rc-darts-search", f"unexpected arguments {' '.join(argv[1:])!r}: all options are "
              "flags")
   from rc_darts_tf import distribute as dist
-  from rc_darts_tf import io_utils, search_space
-  from rc_darts_tf.errors import RcDartsError
-  if FLAGS.init_channels % FLAGS.partial_channels:
-    raise RcDartsError(f"flag --partial_channels={FLAGS.partial_channels}: must divide "
-                       f"--init_channels={FLAGS.init_channels}")
+  from rc_darts_tf import io_utils
+  from rc_darts_tf.search import run as search_run
+  config = search_run.SearchConfig(**{field.name: FLAGS[field.name].value
+                                      for field in dataclasses.fields(search_run.SearchConfig)})
+  try:
+    config.check(name=lambda setting: "--" + setting)
+  except RcDartsError as error:
+    cli.fail("rc-darts-search", f"flag {error}")
   out = io_utils.prepare_output_dir(FLAGS.output_dir, (), FLAGS.overwrite)
   bounds = budget_bounds()
-  from rc_darts_tf import costs
-  try:
-    costs.level_of_normal_cells(FLAGS.layers, FLAGS.levels)
-  except ValueError as error:
-    cli.fail("rc-darts-search", f"flag --levels={FLAGS.levels}: {error} (--layers={FLAGS.layers})")
   settings = {name: FLAGS[name].value for name in SETTINGS}
   dist.check_strategy(FLAGS.strategy, FLAGS.tpu)   # TF_CONFIG, TPU presence: before TensorFlow
   # resume / afresh / refused: before reading a single image
@@ -147,10 +126,9 @@ def main(argv):
   facts = dataset_check.dataset_facts(FLAGS.dataset, data_dir=FLAGS.data_dir,
                                       manual_dir=FLAGS.manual_dir, download=FLAGS.download,
                                       image_size=FLAGS.image_size)
-  plan = budget_plan(facts.num_classes, facts.image_size)
-  space = search_space.get(FLAGS.search_space)
-  tables = costs.cost_tables(plan, FLAGS.learn_connection, space)
-  check_achievable(tables, bounds)
+  plan = search_run.budget_plan(config, facts.num_classes, facts.image_size, FLAGS.budget_layers,
+                                FLAGS.budget_channels, FLAGS.budget_stem)
+  search_run.check_achievable(plan, bounds, config)
   if facts.tree is not None:        # (tfds datasets: checked by SearchInput)
     dataset_check.check_halves(facts.name, len(facts.tree.train), FLAGS.batch_size,
                                FLAGS.train_portion)
@@ -164,49 +142,20 @@ def main(argv):
   chief = dist.is_chief(strategy)
 
   import keras
-  import numpy as np
   from rc_darts_tf import costs, data
-  from rc_darts_tf.genotype import save as save_genotype
-  from rc_darts_tf.search import hparams
-  from rc_darts_tf.search import callbacks as cb
   from rc_darts_tf.search import checkpoint as ckpt
-  from rc_darts_tf.search.inputs import SearchInput
-  from rc_darts_tf.search.loop import NonFiniteError, SearchLoop
-  from rc_darts_tf.search.supernet import SearchNetwork
+  from rc_darts_tf.search import step_sizes
+  from rc_darts_tf.search.loop import NonFiniteError
 
   started = time.perf_counter()
   keras.utils.set_random_seed(FLAGS.seed)
   source = data.load_source(FLAGS.dataset, data_dir=FLAGS.data_dir, manual_dir=FLAGS.manual_dir,
                             download=FLAGS.download, image_size=FLAGS.image_size, facts=facts)
-  inputs = SearchInput(source, FLAGS.batch_size, FLAGS.train_portion, FLAGS.seed)
-  steps = inputs.steps_per_epoch
-  warmup = FLAGS.warmup_steps or steps
-  from rc_darts_tf.search import step_sizes
-  total_steps = FLAGS.epochs * steps
-  arch_lr, projection_lr = step_sizes.resolve(FLAGS.arch_learning_rate, FLAGS.projection_lr,
-                                              total_steps)
-
-  from rc_darts_tf import precision
-  with strategy.scope(), precision.policy(FLAGS.mixed_precision):
-    model = SearchNetwork(
-        num_classes=source.num_classes, init_channels=FLAGS.init_channels, layers=FLAGS.layers,
-        levels=FLAGS.levels, learn_connection=FLAGS.learn_connection,
-        image_size=source.image_size, budget_plan=plan, bounds=bounds,
-        weight_decay=FLAGS.weight_decay, arch_weight_decay=FLAGS.arch_weight_decay,
-        grad_clip=FLAGS.grad_clip, projection_lr=projection_lr,
-        projection_iters=FLAGS.projection_iters, lambda_init=FLAGS.lambda_init,
-        lambda_decay=FLAGS.lambda_decay, seed=FLAGS.seed,
-        temperature_init=FLAGS.temperature_init, temperature_final=FLAGS.temperature_final,
-        total_steps=total_steps, projection_method=FLAGS.projection_method,
-        partial_channels=FLAGS.partial_channels, search_space=space)
-    schedule = keras.optimizers.schedules.CosineDecay(
-        FLAGS.learning_rate, decay_steps=max(1, FLAGS.epochs * steps),
-        alpha=FLAGS.learning_rate_min / FLAGS.learning_rate)
-    model.compile(keras.optimizers.SGD(schedule, momentum=FLAGS.momentum),
-                  keras.optimizers.Adam(arch_lr, *hparams.ARCH_BETAS))
-    model.build_optimizers()
-    if strategy.num_replicas_in_sync > 1:
-      model.use_synchronized_batch_norm()
+  search = search_run.build(config, source, plan, bounds, strategy)
+  model, inputs = search.model, search.inputs
+  steps, total_steps = inputs.steps_per_epoch, search.total_steps
+  arch_lr, projection_lr, warmup = search.arch_lr, search.projection_lr, search.warmup_steps
+  space = search.space
 
   # Every worker writes into its own directory; the chief's is --output_dir. All restore the
   # chief's checkpoints.
@@ -214,16 +163,9 @@ def main(argv):
   chief_checkpoints = os.path.join(out, ckpt.CHECKPOINT_DIR)
   checkpoint = ckpt.SearchCheckpoint(os.path.join(own, ckpt.CHECKPOINT_DIR), model,
                                      restore_directory=chief_checkpoints)
-  writer = None
-  settings_used = dict(settings, arch_learning_rate_used=arch_lr,
-                       projection_lr_used=projection_lr, total_steps=total_steps)
-  monitor = cb.SearchMonitor(own, plan, bounds, settings_used, writer,
-                             every_n_steps=min(FLAGS.report_freq, max(1, steps)),
-                             fit_budget=FLAGS.derive == "budget")
-  projection = cb.ProjectionSchedule(FLAGS.projection_interval, warmup, writer, verbose=chief)
-  loop = SearchLoop(model, strategy, inputs, FLAGS.epochs, projection, monitor,
-                    checkpoint=checkpoint, checkpoint_steps=FLAGS.checkpoint_steps,
-                    report_freq=FLAGS.report_freq, chief=chief, jit_compile=FLAGS.jit_compile)
+  loop, monitor, projection = search_run.attach(search, own, settings, checkpoint=checkpoint,
+                                                checkpoint_steps=FLAGS.checkpoint_steps,
+                                                chief=chief)
   resumed = mode == "resume" and loop.restore()   # a bad checkpoint stops here, nothing written
 
   # every check has passed: now the run may write
@@ -282,24 +224,7 @@ def main(argv):
     sys.stderr.flush()
     return 1
 
-  genotype = monitor.current_genotype()
-  genotype.meta["epoch"] = FLAGS.epochs
-  genotype.meta["search_seconds"] = round(time.perf_counter() - started, 1)
-  genotype.meta["projections"] = projection.history
-  genotype.meta["strategy"] = {"name": FLAGS.strategy,
-                               "replicas": strategy.num_replicas_in_sync}
-  monitor.save_histories(os.path.join(own, "search_history.npz"))
-  io_utils.atomic_write_text(os.path.join(own, "projections.json"),
-                             json.dumps(projection.history, indent=2))
-  save_genotype(genotype, os.path.join(own, "genotype.json"))
-  theta_path = os.path.join(own, "theta.npz")
-  arrays = dict(theta_cells=model.theta_cells.numpy(),
-                theta_connection=model.theta_connection.numpy(),
-                search_space=np.array(search_space.record_text(space)))
-  if model.theta_edges is not None:
-    arrays["theta_edges"] = model.theta_edges.numpy()
-  with io_utils.atomic_path(theta_path, ".npz") as tmp:
-    np.savez(tmp, **arrays)
+  genotype = search_run.save_results(search, monitor, projection, own, started, FLAGS.strategy)
   if not chief:
     return 0
 

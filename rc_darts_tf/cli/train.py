@@ -161,7 +161,7 @@ def main(argv):
 
   import keras
   import tensorflow as tf
-  from rc_darts_tf import costs, data, io_utils, network, preprocessing, training
+  from rc_darts_tf import costs, data, io_utils, network, training
 
   started = time.perf_counter()
   source = data.load_source(FLAGS.dataset, data_dir=FLAGS.data_dir, manual_dir=FLAGS.manual_dir,
@@ -251,22 +251,13 @@ def main(argv):
 
   network.set_drop_path(net, 0.0)
   final = training.evaluate_network(net, data_split.test)
-  training.save_network(net, os.path.join(out, "model.keras"))
-  training.export_saved_model(net, os.path.join(out, "saved_model"))
-  info = {
-      "genotype": genotype.to_json_dict(), "init_channels": FLAGS.init_channels,
-      "layers": FLAGS.layers, "stem": FLAGS.stem, "image_size": source.image_size,
-      "num_classes": source.num_classes, "class_names": list(source.class_names),
-      "dataset": source.name, "mean": list(source.mean), "std": list(source.std),
-      "preprocessing": preprocessing.Preprocessing.from_source(source).to_json_dict(),
-      "epochs": FLAGS.epochs, "preset": FLAGS.preset,
-      "exact_cost": exact.as_dict(), "params_counted": network.count_params(net),
-      "test_accuracy": final["accuracy"], "test_loss": final["loss"],
-      "test_images": final["images"], "best_test_accuracy": max(epoch_end.best, final["accuracy"]),
-      "train_seconds_this_run": round(time.perf_counter() - started, 1),
-      "train_seconds_total": round(sum(r["seconds"] for r in epoch_end.history), 1),
-  }
-  io_utils.atomic_write_text(os.path.join(out, FINISHED), json.dumps(info, indent=1))
+  best = max(epoch_end.best, final["accuracy"])
+  info = training.save_trained(
+      out, net, genotype, {"init_channels": FLAGS.init_channels, "layers": FLAGS.layers,
+                           "stem": FLAGS.stem}, source, final, exact,
+      extra={"epochs": FLAGS.epochs, "preset": FLAGS.preset, "best_test_accuracy": best,
+             "train_seconds_this_run": round(time.perf_counter() - started, 1),
+             "train_seconds_total": round(sum(r["seconds"] for r in epoch_end.history), 1)})
   print(f"\nfinal test accuracy {100 * final['accuracy']:.2f}% on {final['images']} images "
         f"(best {100 * info['best_test_accuracy']:.2f}%), {exact.params:,} params, "
         f"{exact.macs:,} MACs; {info['train_seconds_total']:.0f} s of training")
