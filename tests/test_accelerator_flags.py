@@ -172,4 +172,4 @@ def test_train_main_mixed_precision_writes_a_float32_model(tmp_path, tiny_tree_1
   assert error_lines(result.stderr) == []
   model = keras.saving.load_model(out / "model.keras", compile=False)
   assert {layer.dtype_policy.name for layer in model._flatten_layers()} == {"float32"}
-  assert json.loads((out / "settings.json").read_text())["mixed_precision"] is True
+  assert json.loads((out / "run.json").read_text())["settings"]["mixed_precision"] is True

@@ -261,7 +261,7 @@ def test_malformed_genotype_file_is_refused_before_tensorflow(tmp_path, no_tenso
 
 def test_output_dir_of_another_run_is_refused_before_tensorflow(tree, tmp_path, no_tensorflow):
   """--output_dir holding another run, or a search with other settings: refused from the run
-  record alone (search/run_record.py), before any image is read or TensorFlow imported."""
+  record alone (run_record.py; here an earlier version's search_run.json), before any image is read or TensorFlow imported."""
   other = tmp_path / "other"
   other.mkdir()
   (other / "genotype.json").write_text("{\"keep\": true}")

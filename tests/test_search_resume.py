@@ -115,7 +115,7 @@ def test_other_settings_are_refused_and_change_nothing(runs, tree):
   assert result.returncode == 2
   lines = error_lines(result.stderr)
   assert len(lines) == 1 and "holds a search with other settings" in lines[0], lines
-  assert "--epochs=2 -> 3" in lines[0]
+  assert "--epochs=3 (the earlier run: 2)" in lines[0]
   assert _snapshot(whole) == before
 
 
@@ -169,7 +169,7 @@ def test_every_saved_file_of_a_search_records_its_space(runs):
   whole, _, _ = runs
   record = search_space.DEFAULT.record()
   assert json.loads((whole / "genotype.json").read_text())["search_space"] == record
-  assert json.loads((whole / "search_run.json").read_text())["search_space"] == record
+  assert json.loads((whole / "run.json").read_text())["search_space"] == record
   for name in ("theta.npz", "search_history.npz"):
     with np.load(whole / name) as z:
       assert json.loads(str(z["search_space"])) == record, name
@@ -179,14 +179,14 @@ def test_a_run_record_of_another_op_order_is_refused_and_changes_nothing(runs, t
   whole, _, _ = runs
   copy = tmp_path / "copy"
   shutil.copytree(whole, copy)
-  record = json.loads((copy / "search_run.json").read_text())
-  (copy / "search_run.json").write_text(json.dumps({**record,
-                                                    "search_space": _reordered_space()}))
+  record = json.loads((copy / "run.json").read_text())
+  (copy / "run.json").write_text(json.dumps({**record,
+                                             "search_space": _reordered_space()}))
   before = _snapshot(copy)
   result = run_entry("rc_darts_tf.cli.search", *_args(tree, copy), timeout=TIMEOUT)
   assert result.returncode == 2, result.stderr[-2000:]
   lines = error_lines(result.stderr)
-  assert len(lines) == 1 and "search_run.json" in lines[0], lines
+  assert len(lines) == 1 and "run.json" in lines[0], lines
   assert "θ's columns would name other ops" in lines[0], lines
   assert _snapshot(copy) == before
 

@@ -32,7 +32,7 @@ def test_train_writes_model_checkpoints_and_report(image_tree, tmp_path):
   assert result.returncode == 0, result.stderr[-3000:]
   assert "epoch 2/2" in result.stdout and "final test accuracy" in result.stdout
   for name in ("model.keras", "best.keras", "history.json", "model_info.json", "flags.txt",
-               "settings.json", "saved_model/saved_model.pb", "checkpoints/checkpoint"):
+               "run.json", "saved_model/saved_model.pb", "checkpoints/checkpoint"):
     assert os.path.exists(os.path.join(out, name)), name
   info = json.load(open(os.path.join(out, "model_info.json")))
   genotype = genotype_lib.Genotype.from_json_dict(info["genotype"])
@@ -90,7 +90,7 @@ def test_killed_training_resumes_from_the_last_checkpoint(image_tree, tmp_path):
   other = run_entry("rc_darts_tf.cli.train", *args[:-1], "--seed=6")
   assert other.returncode == 2, other.stderr[-2000:]
   assert error_lines(other.stderr) == [line for line in error_lines(other.stderr)
-                                       if "--seed=6" in line and "different settings" in line]
+                                       if "--seed=6" in line and "other settings" in line]
   assert {name: os.path.getmtime(os.path.join(out, name)) for name in os.listdir(out)} == files
 
   resumed = run_entry("rc_darts_tf.cli.train", *args, timeout=400)

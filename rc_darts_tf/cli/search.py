@@ -9,7 +9,7 @@ budget. --constraints=none runs plain first-order DARTS. Re-running with the sam
 resumes from the newest checkpoint (other settings: refused unless --overwrite). --strategy picks
 the tf.distribute strategy; --batch_size is global. Writes into --output_dir:
   flags.txt                    the flags of the run (reusable with --flagfile)
-  search_run.json              the settings a restart must share to resume
+  run.json                     the settings a restart must share to resume (run_record.py)
   checkpoints/                 search checkpoints (every --checkpoint_steps steps and each epoch)
   genotype_epoch_NNN.json      the genotype derived after every epoch
   genotype.json                the final genotype, with budget, Φ and exact cost
@@ -23,7 +23,6 @@ the tf.distribute strategy; --batch_size is global. Writes into --output_dir:
 from rc_darts_tf import cli  # first: quiets TensorFlow before it is imported
 
 import dataclasses  # noqa: E402
-import json  # noqa: E402
 import os  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
@@ -72,32 +71,18 @@ def budget_bounds():
 
 
 def output_plan(out, settings, chief=True):
-  """'fresh' or 'resume' for --output_dir, refusing (one line) what may not be touched.
+  """'fresh' or 'resume' for --output_dir (run_record.plan: a search with the same settings and
+  search space resumes; other settings, another space or another kind of run are refused unless
+  --overwrite, which starts afresh)."""
+  from rc_darts_tf import run_record, search_space
 
-  A directory holding a search with the same settings resumes; with other settings, or holding
-  another kind of run, it is refused unless --overwrite (then the run starts afresh)."""
-  from rc_darts_tf import search_space
-  from rc_darts_tf.errors import RcDartsError
-  from rc_darts_tf.search import run_record as ckpt   # no TensorFlow: a refusal stays fast
-  record = ckpt.read_run_file(out) if not FLAGS.overwrite else None
-  if record is not None:
-    # a checkpoint's θ columns follow the op order of the space it was written with
-    search_space.check_record(record.get("search_space"), f"--output_dir={out} ({ckpt.RUN_FILE})")
-    diffs = ckpt.settings_difference(record["settings"], settings,
-                                     {name: FLAGS[name].default for name in settings})
-    if diffs:
-      shown = "; ".join(diffs[:3]) + (f"; and {len(diffs) - 3} more" if len(diffs) > 3 else "")
-      raise RcDartsError(f"--output_dir={out} holds a search with other settings ({shown}): "
-                         "re-run with the same flags to resume, choose another directory, or "
-                         "pass --overwrite to start afresh")
-    return "resume"
-  if not FLAGS.overwrite and chief:   # other workers write only into OUTPUT_DIR/workers/
-    existing = [m for m in RUN_MARKERS + (ckpt.CHECKPOINT_DIR,)
-                if os.path.exists(os.path.join(out, m))]
-    if existing:
-      raise RcDartsError(f"--output_dir={out} already holds a run ({', '.join(existing)}): "
-                         "choose another directory, or pass --overwrite to replace it")
-  return "fresh"
+  def same_space(record):     # a checkpoint's θ columns follow the op order of its space
+    search_space.check_record(record.get("search_space"),
+                              f"--output_dir={out} ({record['file']})")
+
+  return run_record.plan(out, "search", settings, {name: FLAGS[name].default for name in settings},
+                         FLAGS.overwrite, RUN_MARKERS + (run_record.CHECKPOINT_DIR,),
+                         chief=chief, check=same_space)
 
 
 def main(argv):
@@ -175,9 +160,8 @@ def main(argv):
   os.makedirs(own, exist_ok=True)
   if chief:
     io_utils.atomic_write_text(os.path.join(out, "flags.txt"), FLAGS.flags_into_string())
-    io_utils.atomic_write_text(os.path.join(out, ckpt.RUN_FILE), json.dumps(
-        {"format_version": ckpt.FORMAT_VERSION, "settings": settings,
-         "search_space": space.record()}, indent=2) + "\n")
+    from rc_darts_tf import run_record
+    run_record.write(out, "search", settings, search_space=space.record())
   writer = tf.summary.create_file_writer(os.path.join(own, "tensorboard", "search"))
   monitor.writer = projection.writer = writer
   loop.writer = tf.summary.create_file_writer(os.path.join(own, "tensorboard", "train"))

@@ -7,7 +7,7 @@
 
 --preset sets the recipe (cifar10, the default, or imagenet); any flag given on the command line
 wins over the preset. Writes into --output_dir:
-  flags.txt, settings.json   the effective flags / the settings a resume must match
+  flags.txt, run.json        the effective flags / the settings a resume must match
   checkpoints/               tf.train checkpoints at every epoch end (weights, optimizer state,
                              epoch, best accuracy): re-running the same command resumes
   history.json               per-epoch train/test loss and accuracy, learning rate, seconds
@@ -67,35 +67,14 @@ def settings_of(genotype) -> dict:
 
 
 def check_output_dir(out: str, settings: dict) -> bool:
-  """True when `out` holds an unfinished run with the same settings (resume). Refuses a finished
-  run or different settings unless --overwrite; never writes."""
-  from rc_darts_tf import io_utils
-  from rc_darts_tf.errors import RcDartsError
+  """True when `out` holds an unfinished training with the same settings (resume); refuses a
+  finished run, other settings or another kind of run unless --overwrite (run_record.plan);
+  never writes."""
+  from rc_darts_tf import io_utils, run_record
   out = io_utils.prepare_output_dir(out, (), True)
-  previous_path = os.path.join(out, "settings.json")
-  if FLAGS.overwrite or not os.path.exists(previous_path):
-    if not FLAGS.overwrite and os.path.exists(os.path.join(out, FINISHED)):
-      raise RcDartsError(f"--output_dir={out} already holds a finished training run: choose "
-                         "another directory, or pass --overwrite to replace it")
-    return False
-  try:
-    with open(previous_path) as f:
-      previous = json.load(f)
-  except (OSError, ValueError) as error:
-    raise RcDartsError(f"--output_dir={out}: settings.json of the earlier run is unreadable "
-                       f"({error}); pass --overwrite to start over") from None
-  for key in sorted(set(settings) | set(previous)):
-    # a setting added after the earlier run was written counts as its default there
-    default = FLAGS[key].default if key in FLAGS and key != "genotype" else None
-    if previous.get(key, default) != settings.get(key):
-      shown = "the genotype" if key == "genotype" else (
-          f"--{key}={settings.get(key)} (the earlier run used {previous.get(key)})")
-      raise RcDartsError(f"--output_dir={out} holds a run with different settings: {shown}; "
-                         "use the same flags to resume, another --output_dir, or --overwrite")
-  if os.path.exists(os.path.join(out, FINISHED)):
-    raise RcDartsError(f"--output_dir={out} already holds a finished training run with these "
-                       "settings (model_info.json): nothing to do; pass --overwrite to retrain")
-  return True
+  defaults = {key: FLAGS[key].default for key in settings if key != "genotype"}
+  return run_record.plan(out, "training", settings, defaults, FLAGS.overwrite, (FINISHED,),
+                         finished=FINISHED) == "resume"
 
 
 TRAIN_STRATEGIES = ("default", "mirrored")   # Keras's fit under multi_worker fails (Keras 3.15)
@@ -206,12 +185,14 @@ def main(argv):
     import shutil
     for name in ("checkpoints", "tensorboard", "saved_model"):
       shutil.rmtree(os.path.join(out, name), ignore_errors=True)
-    for name in ("history.json", "best.keras", "model.keras", FINISHED, "settings.json"):
+    for name in ("history.json", "best.keras", "model.keras", FINISHED, "settings.json",
+                 "run.json"):
       if os.path.exists(os.path.join(out, name)):
         os.unlink(os.path.join(out, name))
   os.makedirs(out, exist_ok=True)   # every check has passed: now the run may write
   io_utils.atomic_write_text(os.path.join(out, "flags.txt"), FLAGS.flags_into_string())
-  io_utils.atomic_write_text(os.path.join(out, "settings.json"), json.dumps(settings, indent=1))
+  from rc_darts_tf import run_record
+  run_record.write(out, "training", settings)
 
   print(f"train: {source.name}, {data_split.num_train} train / {data_split.num_test} test images, "
         f"{steps} steps/epoch x {FLAGS.epochs} epochs (batch {FLAGS.batch_size}"

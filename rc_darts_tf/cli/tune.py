@@ -94,13 +94,6 @@ check(FLAGS, "layer_choices", lambda v: bool(v) and all(p.isdigit() and int(p) >
       "expected a comma-separated list of cell counts >= 3, e.g. 5,8")
 
 
-def channel_step(genotype, stem: str) -> int:
-  """C must keep every layer valid: even (factorized reduce, ImageNet stem's C/2) and divisible
-  by the connection op's groups."""
-  from rc_darts_tf import search_space
-  return search_space.DEFAULT.channel_step(genotype.connection)
-
-
 def budget_of():
   """The hard budget of --budget_params / --budget_macs; BudgetError when neither is given."""
   from rc_darts_tf.budget import parse_budget
@@ -109,38 +102,13 @@ def budget_of():
                       "--budget_macs=LOW:HIGH (either end may be empty, e.g. :2.0e5)")
 
 
-def fit_budget(genotype, layers, stem, image_size, num_classes, bounds, max_channels=4096):
-  """Widest C (multiple of the genotype's channel step) of `layers` cells inside `bounds`:
-  returns (C or None, its cost, cost at C + step). Cost grows with C, so the first C past the
-  upper bounds ends the scan."""
-  from rc_darts_tf import costs, network
-  step = channel_step(genotype, stem)
-
-  def cost_at(c):
-    plan = network.plan_for(genotype, c, layers, stem, image_size, num_classes)
-    return costs.genotype_cost(plan, genotype.normal, genotype.reduce, genotype.connection)
-
-  best = None
-  c = step
-  while c <= max_channels:
-    cost = cost_at(c)
-    if budget_lib.within(cost, bounds):
-      best = c
-    elif any(b is not None and b.high is not None and cost.get(r) > b.high
-             for r, b in bounds.items()):
-      break
-    c += step
-  if best is None:
-    return None, (step, cost_at(step)), (c, cost_at(c)), step
-  return best, cost_at(best), cost_at(best + step), step
-
-
 def run_fit_budget(genotype, source_classes, image_size, bounds, out):
   """--fit_budget: the widest C of --layers cells inside `bounds`; writes fit_budget.json."""
   from rc_darts_tf import io_utils
   from rc_darts_tf.errors import BudgetError
-  c, cost, wider, step = fit_budget(genotype, FLAGS.layers, FLAGS.stem, image_size,
-                                    source_classes, bounds)
+  from rc_darts_tf import tuning
+  c, cost, wider, step = tuning.widest_in_budget(genotype, FLAGS.layers, FLAGS.stem, image_size,
+                                                 source_classes, bounds)
   if c is None:
     (c0, narrow), (c1, wide) = cost, wider
     raise BudgetError(f"no width of {FLAGS.layers} cells fits the budget: C={c0} costs "
@@ -191,12 +159,11 @@ def main(argv):
 def run_tuner(genotype, source, bounds, out):
   """keras-tuner search over width, depth, learning rate and drop path inside `bounds`; an
   over-budget configuration is never trained."""
-  import keras
   import keras_tuner as kt
-  from rc_darts_tf import costs, data, io_utils, network, training
+  from rc_darts_tf import data, io_utils, tuning
 
   c_low, c_high, c_step = _triple(FLAGS.channels)
-  step = channel_step(genotype, FLAGS.stem)
+  step = tuning.channel_step(genotype)
   c_step = math.lcm(c_step, step)
   c_low = -(-c_low // step) * step
   if c_low > c_high:
@@ -209,53 +176,12 @@ def run_tuner(genotype, source, bounds, out):
   if FLAGS.max_steps_per_epoch:
     steps = min(steps, FLAGS.max_steps_per_epoch)
   records = {}
-
-  class BudgetHyperModel(kt.HyperModel):
-    """Builds a compiled Trainer, or rejects an over-budget configuration before building."""
-
-    def build(self, hp):
-      started = time.perf_counter()
-      c = hp.Int("init_channels", c_low, c_high, step=c_step)
-      layers = hp.Choice("layers", layer_choices)
-      lr = hp.Float("learning_rate", lr_low, lr_high, sampling="log")
-      drop = hp.Float("drop_path_prob", 0.0, FLAGS.max_drop_path, step=0.1)
-      plan = network.plan_for(genotype, c, layers, FLAGS.stem, source.image_size,
-                              source.num_classes)
-      cost = costs.genotype_cost(plan, genotype.normal, genotype.reduce, genotype.connection)
-      self.current = {"values": dict(hp.values), "cost": cost.as_dict()}
-      if not budget_lib.within(cost, bounds):
-        self.current["status"] = "rejected"
-        self.current["seconds"] = round(time.perf_counter() - started, 4)
-        raise kt.errors.FailedTrialError(f"over budget: C={c}, {layers} cells cost "
-                                         f"{budget_lib.describe(cost, bounds)}")
-      keras.utils.set_random_seed(FLAGS.seed)
-      net = network.build_network(genotype, c, layers, FLAGS.stem, source.image_size,
-                                  source.num_classes, seed=FLAGS.seed)
-      schedule = training.learning_rate_schedule("cosine", lr, steps, FLAGS.epochs,
-                                                 FLAGS.learning_rate_min)
-      trainer = training.Trainer(net, source.num_classes, weight_decay=FLAGS.weight_decay,
-                                 grad_clip=FLAGS.grad_clip)
-      trainer.compile(optimizer=keras.optimizers.SGD(schedule, momentum=FLAGS.momentum))
-      trainer.exact_cost = cost
-      trainer.drop_path_prob = drop
-      return trainer
-
-    def fit(self, hp, model, *args, **kwargs):
-      # Defence in depth: build() already refused over-budget configurations.
-      if not budget_lib.within(model.exact_cost, bounds):
-        raise kt.errors.FatalError(f"internal error: over-budget configuration reached fit "
-                                   f"({model.exact_cost})")
-      callbacks = list(kwargs.pop("callbacks", []))
-      callbacks.append(training.DropPathSchedule(model.network, model.drop_path_prob,
-                                                 FLAGS.epochs))
-      started = time.perf_counter()
-      history = model.fit(*args, callbacks=callbacks, **kwargs)
-      self.current["status"] = "trained"
-      self.current["seconds"] = round(time.perf_counter() - started, 1)
-      self.current["epochs"] = kwargs.get("epochs")
-      return history
-
-  hypermodel = BudgetHyperModel()
+  hypermodel = tuning.BudgetHyperModel(
+      genotype, source, bounds,
+      tuning.HyperSpace(c_low, c_high, c_step, layer_choices, lr_low, lr_high,
+                        FLAGS.max_drop_path),
+      FLAGS.epochs, steps, FLAGS.stem, FLAGS.seed, FLAGS.learning_rate_min, FLAGS.momentum,
+      FLAGS.weight_decay, FLAGS.grad_clip)
   objective = kt.Objective("val_accuracy", direction="max")
   common = dict(objective=objective, seed=FLAGS.seed, directory=out, project_name="tuner",
                 overwrite=FLAGS.overwrite, max_consecutive_failed_trials=10_000)

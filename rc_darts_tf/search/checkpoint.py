@@ -26,10 +26,9 @@ import tensorflow as tf
 from rc_darts_tf import search_space
 from rc_darts_tf.errors import RcDartsError
 
-# The run record (search_run.json) and the directory name need no TensorFlow: a refusal of
-# --output_dir reads them before TensorFlow is imported (search/run_record.py).
-from rc_darts_tf.search.run_record import (CHECKPOINT_DIR, FORMAT_VERSION, RUN_FILE,  # noqa: F401
-                                           read_run_file, settings_difference)
+# The run record (run.json) and the directory name need no TensorFlow: a refusal of
+# --output_dir reads them before TensorFlow is imported (rc_darts_tf/run_record.py).
+from rc_darts_tf.run_record import CHECKPOINT_DIR  # noqa: F401
 
 
 def _variables(variables):
