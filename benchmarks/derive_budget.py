@@ -1,6 +1,6 @@
 """Exact-budget derivation (derive.solve_budget, a MILP solved by HiGHS): wall time per solve over
 random (θ, bounds) cases of the study's space (3 levels + connection, 8 cells, C = 16, 16 × 16),
-the same cases as tests/test_derive_budget.py. One JSON line.
+the same cases as tests/search/test_derive.py. One JSON line.
 
   python benchmarks/derive_budget.py [--cases=200]
 """

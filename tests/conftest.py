@@ -1,4 +1,5 @@
-"""Shared fixtures: generated ImageFolder trees (no downloads, no shared data)."""
+"""Shared fixtures: generated ImageFolder trees (no downloads, no shared data), and the small
+trained network the export tests share."""
 
 import os
 import sys
@@ -34,3 +35,30 @@ def tiny_tree_16(tmp_path_factory):
 @pytest.fixture(scope="session")
 def rng():
   return np.random.default_rng(0)
+
+
+@pytest.fixture(scope="session")
+def trained():
+  """DARTS_V2, C = 8, 3 cells, 16x16, 4 classes, trained a few epochs on generated images; all
+  four files written and measured by artifacts.export_all.
+
+  Shared by tests/exporters/test_artifacts.py, tests/test_model_dir.py and
+  tests/cli/test_export.py (trained once per session); imported here, not at the top, so that
+  tests without TensorFlow start without it."""
+  import keras
+
+  from exporters import artifacts
+  from rc_darts_tf import genotype as genotype_lib
+  from rc_darts_tf import network
+  from tests.trained_network import IMAGE_SIZE, NUM_CLASSES, _class_images, _expected
+  keras.utils.set_random_seed(1)
+  genotype = genotype_lib.resolve("DARTS_V2")
+  model = network.build_network(genotype, 8, 3, "cifar", IMAGE_SIZE, NUM_CLASSES)
+  x, y = _class_images(384, seed=1)
+  model.compile(optimizer=keras.optimizers.Adam(3e-3),
+                loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+  model.fit(x, y, batch_size=32, epochs=4, verbose=0)
+  px, py = _class_images(100, seed=2)
+  images = artifacts.Images(px, x[:64], py, "generated class-separable images")
+  expected = _expected(model, genotype, 8, 3, IMAGE_SIZE, NUM_CLASSES)
+  return {"model": model, "genotype": genotype, "expected": expected, "images": images}

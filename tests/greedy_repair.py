@@ -1,5 +1,5 @@
 """The greedy budget repair that `--derive=budget` used before the exact-budget derivation (kept
-here as the baseline the MILP must match or beat, tests/test_derive_budget.py).
+here as the baseline the MILP must match or beat, tests/search/test_derive.py).
 
 Same edges as Eq. 1; swaps one kept edge's op (or the connection op) at a time, choosing the swap
 that removes the most constraint violation per unit of lost log-probability, until the exact cost

@@ -31,6 +31,27 @@ def make_image_tree(root, classes=4, train_per_class=30, test_per_class=5, size=
   return root
 
 
+def child_env(**extra):
+  """os.environ for a child Python that imports this checkout (PYTHONPATH = the repo first) with
+  TensorFlow's C++ INFO lines off, plus `extra`."""
+  env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2",
+             PYTHONPATH=REPO + os.pathsep + os.environ.get("PYTHONPATH", ""))
+  env.update(extra)
+  return env
+
+
+def irb_genotype():
+  """A darts_irb genotype with every IRB op on every kind of edge: from the cell inputs and
+  between nodes, stride 1 and (reduce cell) stride 2; group_conv_1x1_g2 connection."""
+  from rc_darts_tf import genotype as genotype_lib
+  return genotype_lib.Genotype(
+      normal=[[("irb_3x3_e3", 0), ("irb_5x5_e3", 1), ("sep_conv_3x3", 2), ("irb_5x5_e3", 0),
+               ("irb_3x3_e3", 3), ("skip_connect", 0), ("avg_pool_3x3", 4), ("irb_3x3_e3", 2)]],
+      reduce=[("irb_5x5_e3", 0), ("irb_3x3_e3", 1), ("irb_5x5_e3", 2), ("max_pool_3x3", 1),
+              ("irb_3x3_e3", 3), ("skip_connect", 0), ("dil_conv_3x3", 4), ("irb_5x5_e3", 1)],
+      connection="group_conv_1x1_g2", search_space="darts_irb")
+
+
 def run_entry(module, *args, env=None, timeout=300):
   """Run `python -m module args...` from the repo root; returns CompletedProcess (text)."""
   full_env = dict(os.environ)

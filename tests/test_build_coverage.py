@@ -117,7 +117,7 @@ def test_the_check_notices_what_is_missing():
   example = '"examples/classify_jpeg.py"'
   assert example in text
   without_example = text.replace(f"data = [{example}],", "")
-  assert ("examples/classify_jpeg.py in the data of the py_test for tests/test_export.py" in
+  assert ("examples/classify_jpeg.py in the data of the py_test for tests/cli/test_export.py" in
           problems(read_build(without_example), project_files()))
 
 

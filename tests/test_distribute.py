@@ -1,10 +1,8 @@
-"""tf.distribute: make_strategy's errors; MirroredStrategy over 2 logical CPUs takes the same search
-steps as one device on the same global batch; a 2-process MultiWorkerMirroredStrategy search on
-loopback finishes and both workers derive the same genotype."""
+"""tf.distribute (rc_darts_tf/distribute.py): make_strategy's errors; MirroredStrategy over
+2 logical CPUs takes the same search steps as one device on the same global batch. (A
+2-process MultiWorkerMirroredStrategy search: tests/cli/test_distribute.py.)"""
 
 import json
-import os
-import socket
 import subprocess
 import sys
 import textwrap
@@ -14,7 +12,7 @@ import pytest
 
 from rc_darts_tf import distribute as dist
 from rc_darts_tf.errors import RcDartsError
-from tests.helpers import REPO, make_image_tree
+from tests.helpers import REPO, child_env, make_image_tree
 
 TIMEOUT = 420
 
@@ -78,13 +76,6 @@ _MIRRORED_CHILD = textwrap.dedent("""
 """)
 
 
-def _env(**extra):
-  env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2",
-             PYTHONPATH=REPO + os.pathsep + os.environ.get("PYTHONPATH", ""))
-  env.update(extra)
-  return env
-
-
 @pytest.fixture(scope="module")
 def tree(tmp_path_factory):
   root = tmp_path_factory.mktemp("dist_tree")
@@ -94,7 +85,7 @@ def tree(tmp_path_factory):
 
 def test_mirrored_steps_equal_one_device_on_the_same_global_batch(tree, tmp_path):
   result = subprocess.run([sys.executable, "-c", _MIRRORED_CHILD, tree, str(tmp_path)],
-                          cwd=REPO, env=_env(), capture_output=True, text=True, timeout=TIMEOUT)
+                          cwd=REPO, env=child_env(), capture_output=True, text=True, timeout=TIMEOUT)
   assert result.returncode == 0, result.stderr[-3000:]
   line = next(x for x in result.stdout.splitlines() if x.startswith("RESULT "))
   found = json.loads(line[len("RESULT "):])
@@ -122,52 +113,6 @@ def test_mirrored_steps_equal_one_device_on_the_same_global_batch(tree, tmp_path
     assert len(replicas) == 2 and replicas[0] == replicas[1]
 
 
-def _free_ports(n):
-  sockets = [socket.socket() for _ in range(n)]
-  for s in sockets:
-    s.bind(("127.0.0.1", 0))
-  ports = [s.getsockname()[1] for s in sockets]
-  for s in sockets:
-    s.close()
-  return ports
-
-
-def test_multi_worker_search_on_loopback_derives_one_genotype(tree, tmp_path):
-  ports = _free_ports(2)
-  cluster = {"worker": [f"127.0.0.1:{p}" for p in ports]}
-  out = tmp_path / "run"
-  args = [sys.executable, "-m", "rc_darts_tf.cli.search", "--strategy=multi_worker",
-          f"--dataset=imagefolder:{tree}", f"--output_dir={out}", "--batch_size=8",
-          "--epochs=1", "--init_channels=4", "--layers=3", "--levels=1",
-          "--budget_params=:1e9", "--projection_interval=1", "--projection_iters=5",
-          "--report_freq=1", "--checkpoint_steps=1"]
-  procs = []
-  for index in range(2):
-    config = json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}})
-    procs.append(subprocess.Popen(args, cwd=REPO, env=_env(TF_CONFIG=config),
-                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
-  outputs = []
-  try:
-    for proc in procs:
-      outputs.append(proc.communicate(timeout=TIMEOUT))
-  finally:
-    for proc in procs:
-      if proc.poll() is None:
-        proc.kill()
-  for proc, (stdout, stderr) in zip(procs, outputs):
-    assert proc.returncode == 0, stderr[-3000:]
-  assert "strategy multi_worker: 2 replica(s), global batch 8 (4 per replica)" in outputs[0][0]
-  chief = json.loads((out / "genotype.json").read_text())
-  worker = json.loads((out / "workers" / "worker-1" / "genotype.json").read_text())
-  for key in ("normal", "reduce", "connection"):
-    assert chief[key] == worker[key], key
-  theta_chief, theta_worker = np.load(out / "theta.npz"), np.load(
-      out / "workers" / "worker-1" / "theta.npz")
-  np.testing.assert_array_equal(theta_chief["theta_cells"], theta_worker["theta_cells"])
-  assert chief["meta"]["strategy"] == {"name": "multi_worker", "replicas": 2}
-  assert os.listdir(out / "checkpoints")          # the chief's checkpoints
-
-
 def test_make_strategy_errors_are_one_line(monkeypatch):
   monkeypatch.delenv("TF_CONFIG", raising=False)
   with pytest.raises(RcDartsError, match="needs TF_CONFIG"):
@@ -181,3 +126,4 @@ def test_make_strategy_errors_are_one_line(monkeypatch):
   assert dist.make_strategy("default").num_replicas_in_sync == 1
   with pytest.raises(RcDartsError, match="multiple of the 2 replicas"):
     dist.check_global_batch(7, type("S", (), {"num_replicas_in_sync": 2})())
+

@@ -1,6 +1,6 @@
-"""Flag groups: DARTS names, defaults, and one-line validation errors (exit 2) at parse time."""
-
-import os
+"""Flag groups (flags/): DARTS names, defaults, one-line validation errors at parse time,
+one source for the search's defaults, and retraining presets. (The entry points' handling of
+bad flags and flag files: tests/cli/test_flags.py.)"""
 
 import pytest
 from absl import flags as absl_flags
@@ -12,7 +12,6 @@ from flags.export import define_export_flags
 from flags.output import define_output_flags
 from flags.search import define_search_flags
 from flags.train import define_train_flags
-from tests.helpers import error_lines, run_entry
 
 DARTS_NAMES = ["batch_size", "learning_rate", "learning_rate_min", "momentum", "weight_decay",
                "epochs", "init_channels", "layers", "cutout", "cutout_length", "drop_path_prob",
@@ -99,45 +98,6 @@ def test_good_values_parse():
   assert not fv.learn_connection and fv.levels == 1
 
 
-def test_entry_point_bad_flag_exits_2_with_one_line():
-  result = run_entry("rc_darts_tf.cli.data", "--batch_size=-4")
-  assert result.returncode == 2
-  lines = error_lines(result.stderr)
-  assert lines == ["rc-darts-data: error: flag --batch_size=-4: -4 is not a positive "
-                   "integer"] or (len(lines) == 1 and "--batch_size=-4" in lines[0]), lines
-  assert result.stdout == ""
-
-
-def test_entry_point_unknown_flag_exits_2_with_one_line():
-  result = run_entry("rc_darts_tf.cli.data", "--batchsize=4")
-  assert result.returncode == 2
-  lines = error_lines(result.stderr)
-  assert len(lines) == 1 and "batchsize" in lines[0] and "error:" in lines[0], lines
-
-
-def test_entry_point_flagfile_and_helpfull(tmp_path):
-  flagfile = tmp_path / "bad.flags"
-  flagfile.write_text("--dataset=sample\n--train_portion=2\n")
-  result = run_entry("rc_darts_tf.cli.data", f"--flagfile={flagfile}")
-  assert result.returncode == 2
-  lines = error_lines(result.stderr)
-  assert len(lines) == 1 and "--train_portion=2.0" in lines[0], lines
-  result = run_entry("rc_darts_tf.cli.data", "--helpfull")
-  assert result.returncode == 0
-  assert "--dataset" in result.stdout and "--flagfile" in result.stdout
-
-
-def test_flagfile_values_are_used(tmp_path, image_tree):
-  flagfile = tmp_path / "ok.flags"
-  flagfile.write_text(f"--dataset=imagefolder:{image_tree}\n--batch_size=8\n--seed=5\n"
-                      "--inspect_epochs=1\n")
-  result = run_entry("rc_darts_tf.cli.data", f"--flagfile={flagfile}")
-  assert result.returncode == 0, result.stderr
-  assert "60 images train the weights, 60 the architecture" in result.stdout
-  assert "seed=5" in result.stdout and "images (8, 32, 32, 3) float32" in result.stdout
-  assert os.path.exists(image_tree)
-
-
 def test_search_defaults_have_one_source():
   """rc-darts-search's flags, SearchNetwork and Projection default to search/hparams.py's values
   (a search driven from Python is the command line's search)."""
@@ -171,3 +131,30 @@ def test_search_defaults_have_one_source():
   # the paper's values where it gives them (../shared/DESIGN.md)
   assert (hparams.PROJECTION_INTERVAL, hparams.PROJECTION_ITERS) == (150, 500)
   assert hparams.ARCH_LEARNING_RATE == 3e-4 and hparams.ARCH_WEIGHT_DECAY == 1e-3
+
+
+def test_presets_fill_only_what_the_command_line_leaves_open():
+  from flags.retrain import PRESETS, apply_preset, define_retrain_flags
+  from flags.train import define_train_flags
+  from flags.data import define_data_flags
+  fv = absl_flags.FlagValues()
+  define_data_flags(fv)
+  define_train_flags(fv)
+  define_retrain_flags(fv)
+  fv(["prog", "--preset=imagenet", "--epochs=3"])
+  changed = apply_preset(fv)
+  assert "epochs" not in changed and fv.epochs == 3
+  for key in ("layers", "init_channels", "batch_size", "learning_rate", "weight_decay",
+              "label_smoothing", "lr_schedule", "lr_decay_rate", "auxiliary", "stem"):
+    assert fv[key].value == PRESETS["imagenet"][key], key
+  assert fv.layers == 14 and fv.learning_rate == 0.1 and fv.label_smoothing == 0.1
+
+  fv = absl_flags.FlagValues()
+  define_data_flags(fv)
+  define_train_flags(fv)
+  define_retrain_flags(fv)
+  fv(["prog", "--layers=8"])
+  apply_preset(fv)
+  assert fv.layers == 8 and fv.epochs == 600 and fv.batch_size == 96 and fv.cutout
+  assert fv.drop_path_prob == 0.3 and fv.auxiliary_weight == 0.4 and fv.grad_clip == 5.0
+

@@ -8,7 +8,10 @@ import numpy as np
 import pytest
 
 from rc_darts_tf import genotype as gt
+from rc_darts_tf import genotype as genotype_lib
+from rc_darts_tf import search_space
 from rc_darts_tf.errors import GenotypeError
+from tests.helpers import irb_genotype
 
 DARTS_V2 = gt.REGISTRY["DARTS_V2"]
 # DARTS_V2 as published in quark0/darts cnn/genotypes.py (one line there).
@@ -282,3 +285,20 @@ def test_failed_write_leaves_no_temp_file(tmp_path, monkeypatch):
   monkeypatch.undo()
   assert path.read_text() == before
   assert os.listdir(tmp_path) == ["g.json"]
+
+
+IRB = search_space.get("darts_irb")
+
+IRB_GENOTYPE = irb_genotype()   # every IRB op on every kind of edge
+
+
+def test_genotype_files_and_strings_keep_the_space(tmp_path):
+  genotype = IRB_GENOTYPE.validate()
+  path = tmp_path / "g.json"
+  genotype_lib.save(genotype, str(path))
+  assert json.loads(path.read_text())["search_space"] == IRB.record()
+  assert genotype_lib.load(str(path)) == genotype
+  assert genotype_lib.resolve(genotype.to_string()) == genotype   # space inferred from its ops
+  with pytest.raises(genotype_lib.GenotypeError, match="unknown op 'irb_3x3_e3'"):
+    genotype_lib.Genotype(normal=IRB_GENOTYPE.normal, reduce=IRB_GENOTYPE.reduce,
+                          search_space="darts").validate()

@@ -1,4 +1,7 @@
-"""Derived networks (network.py) and their training model (training.py)."""
+"""Derived networks (rc_darts_tf/network.py): DARTS_V2 as published, every stem,
+connection op and level count built, trained a few steps, evaluated and saved, drop path, and
+the genotypes a network refuses. (The training model and its schedules:
+tests/test_training.py.)"""
 
 import os
 
@@ -37,8 +40,8 @@ def test_darts_v2_imagenet_reproduces_the_published_network_exactly():
   cost = costs.genotype_cost(plan, DARTS_V2.normal, DARTS_V2.reduce, None)
   assert cost.params == 4_718_752
   # Conv2D + DepthwiseConv2D + Dense multiply-accumulates at batch 1 (docs/DESIGN.md); the
-  # published 574M is not reproducible from DARTS's code. tests/test_export.py measures the same
-  # figure on the exported files.
+  # published 574M is not reproducible from DARTS's code. tests/exporters/test_artifacts.py
+  # measures the same figure on the exported files.
   assert cost.macs == 529_911_552
   assert model.output_shape == (None, 1000)
 
@@ -143,56 +146,3 @@ def test_unsupported_concat_and_too_many_levels_are_refused():
   with pytest.raises(GenotypeError, match="4 normal level"):
     network.plan_for(many, 8, 5)
 
-
-def test_learning_rate_schedules_follow_the_recipes():
-  cosine = training.learning_rate_schedule("cosine", 0.025, 10, 600, 0.0)
-  assert float(cosine(0)) == pytest.approx(0.025)
-  assert float(cosine(3000)) == pytest.approx(0.0125, rel=1e-5)
-  assert float(cosine(6000)) == pytest.approx(0.0, abs=1e-9)
-  exponential = training.learning_rate_schedule("exponential", 0.1, 10, 250, decay_rate=0.97)
-  assert float(exponential(9)) == pytest.approx(0.1)
-  assert float(exponential(10)) == pytest.approx(0.097)
-  assert float(exponential(25)) == pytest.approx(0.1 * 0.97 ** 2)
-  with pytest.raises(ValueError):
-    training.learning_rate_schedule("step", 0.1, 10, 10)
-
-
-def test_label_smoothing_and_auxiliary_weight_enter_the_loss():
-  model = network.build_network(DARTS_V2, 8, 5, image_size=16, num_classes=4, auxiliary=True)
-  plain = training.Trainer(model, 4, label_smoothing=0.0)
-  smooth = training.Trainer(model, 4, label_smoothing=0.1)
-  logits = tf.constant([[4.0, 0.0, 0.0, 0.0]])
-  labels = tf.constant([0])
-  p = tf.nn.softmax(logits)[0].numpy()
-  assert float(plain.cross_entropy(labels, logits)) == pytest.approx(-np.log(p[0]), rel=1e-5)
-  target = np.array([0.925, 0.025, 0.025, 0.025])
-  assert float(smooth.cross_entropy(labels, logits)) == pytest.approx(
-      -(target * np.log(p)).sum(), rel=1e-5)
-
-
-@pytest.mark.parametrize("layer_kind", ["factorized_reduce", "group_conv_1x1_g4"])
-def test_bn_after_a_concat_per_branch_at_inference_equals_bn_of_the_concat(layer_kind):
-  """ops._bn_per_branch: at inference FactorizedReduce and the grouped 1x1 apply their BN to each
-  conv before the concat (so TFLite folds it into the convs); the numbers are those of the BN
-  applied to the concat, with non-trivial moving statistics and affine parameters."""
-  from rc_darts_tf import ops
-  keras.utils.set_random_seed(4)
-  layer = (ops.FactorizedReduce(16) if layer_kind == "factorized_reduce"
-           else ops.GroupConv1x1(16, groups=4))
-  x = tf.random.normal([2, 8, 8, 16])
-  layer(x, training=True)
-  rng = np.random.default_rng(0)
-  for weight, low, high in ((layer.bn.moving_mean, -1, 1), (layer.bn.moving_variance, 0.2, 3),
-                            (layer.bn.gamma, 0.3, 2), (layer.bn.beta, -1, 1)):
-    weight.assign(rng.uniform(low, high, weight.shape).astype(np.float32))
-  relu = tf.nn.relu(x)
-  if layer_kind == "factorized_reduce":
-    shifted = tf.pad(relu[:, 1:, 1:, :], [[0, 0], [0, 1], [0, 1], [0, 0]])
-    concat = tf.concat([layer.conv1(relu), layer.conv2(shifted)], -1)
-    expected = layer.bn(concat, training=False)
-  else:
-    parts = tf.split(relu, 4, axis=-1)
-    concat = tf.concat([conv(p) for conv, p in zip(layer.convs, parts)], -1)
-    expected = ops.channel_shuffle(layer.bn(concat, training=False), 4)
-  np.testing.assert_allclose(layer(x, training=False).numpy(), expected.numpy(), atol=2e-6)
-  assert np.std(expected.numpy()) > 0.1

@@ -144,3 +144,19 @@ def test_theta_files_of_another_op_order_are_refused_by_the_pictures(tmp_path):
   with pytest.raises(RcDartsError) as info:
     visualize.search_dir._history(str(bad))
   assert "\n" not in str(info.value) and "θ's columns would name other ops" in str(info.value)
+
+
+IRB = search_space.get("darts_irb")
+IRB_OPS = ("irb_3x3_e3", "irb_5x5_e3")
+
+
+def test_the_space_is_darts_plus_two_inverted_residual_blocks():
+  assert IRB.primitives == search_space.DARTS.primitives + IRB_OPS
+  assert IRB.connection_primitives == search_space.DARTS.connection_primitives
+  # C = 16 -> 16 at 8 x 8, stride 1: expand 16·48 + BN 96 + depthwise 48·k² + BN 96 + project
+  # 48·16 + BN 32 weights; MACs (16·48 + 48·k² + 48·16)·64
+  for name, k in (("irb_3x3_e3", 3), ("irb_5x5_e3", 5)):
+    assert IRB.op(name).cost(16, 16, 8, 8) == search_space.Cost(
+        768 + 96 + 48 * k * k + 96 + 768 + 32, (768 + 48 * k * k + 768) * 64)
+  # at stride 2 the expansion runs at 8 x 8, the depthwise and projection at 4 x 4
+  assert IRB.op("irb_3x3_e3").cost(16, 16, 8, 8, 2).macs == 768 * 64 + (432 + 768) * 16

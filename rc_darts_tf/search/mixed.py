@@ -203,7 +203,6 @@ class MixedOp(keras.layers.Layer):
     return {key: tf.reshape(part, shape) for (key, shape, _), part in zip(self.pieces, parts)}
 
   def _dil_block(self, kernels, x, op, dw, pw, stride, dilation):
-    k = self.num_inputs
     x = tf.nn.relu(x)
     if stride > 1 and dilation > 1:  # DARTS's strided dilated conv reads the even pixels only
       x = subsample(x, stride)

@@ -29,7 +29,6 @@ feasible (1 when Φ is inside the bounds).
 from typing import Optional
 
 import keras
-import numpy as np
 import tensorflow as tf
 
 from rc_darts_tf import costs, ops, precision

@@ -3,7 +3,7 @@ start-up lines are not filtered here), before any long work, and nothing changed
 existing output directory. Checks that need no TensorFlow run before it is imported: with a
 stand-in `tensorflow` that stops the program when imported, they still refuse with one line.
 (Truncated and mismatched checkpoints and other settings in a run directory:
-tests/test_search_resume.py.)"""
+tests/cli/test_search_resume.py.)"""
 
 import hashlib
 import json

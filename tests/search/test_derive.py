@@ -1,20 +1,58 @@
-"""Exact-budget derivation (derive.solve_budget / solve_milp), Φ against the Eq. 1 network's exact
-cost under a softmax temperature, and the step-size rule."""
+"""rc_darts_tf/search/derive.py: Eq. 1 on a hand-made θ; exact-budget derivation
+(derive.solve_budget / solve_milp) against brute force and a greedy repair, feasibility checks,
+derive_in_budget; the Eq. 1 cost of the derived genotype at any temperature; the darts_irb
+space. (benchmarks/derive_budget.py times the same random cases.)"""
 
 import itertools
 import time
 
 import numpy as np
 import pytest
+import tensorflow as tf
 
-from rc_darts_tf import costs, ops
+from rc_darts_tf import costs, ops, search_space
 from rc_darts_tf.budget import Bounds
 from rc_darts_tf.errors import BudgetError
 from rc_darts_tf.genotype import Genotype
-from rc_darts_tf.search import derive, step_sizes
+from rc_darts_tf.search import derive
 from tests.greedy_repair import greedy_repair
 
 NONE = ops.PRIMITIVES.index("none")
+
+
+IRB = search_space.get("darts_irb")
+
+
+def test_derive_follows_eq1_on_hand_made_theta():
+  theta = np.zeros((2, 14, 8))
+  idx = {name: k for k, name in enumerate(ops.PRIMITIVES)}
+  # node 0 (edges 0, 1): strongest non-none; 'none' is ignored even when it dominates
+  theta[0, 0, idx["none"]] = 9.0
+  theta[0, 0, idx["sep_conv_3x3"]] = 2.0
+  theta[0, 1, idx["max_pool_3x3"]] = 3.0
+  # node 1 (edges 2, 3, 4): input 2 strongest, then input 0; input 1 dropped
+  theta[0, 2, idx["dil_conv_5x5"]] = 1.0
+  theta[0, 3, idx["skip_connect"]] = 0.5
+  theta[0, 4, idx["sep_conv_5x5"]] = 4.0
+  # node 2 (edges 5..8): inputs 3 and 1
+  theta[0, 8, idx["avg_pool_3x3"]] = 5.0
+  theta[0, 6, idx["dil_conv_3x3"]] = 4.5
+  # node 3 (edges 9..13): all equal -> ties go to the lower inputs, argmax op = first non-none
+  genotype = derive.derive(theta, None, 1)
+  assert genotype.normal[0] == [
+      ("max_pool_3x3", 1), ("sep_conv_3x3", 0),
+      ("sep_conv_5x5", 2), ("dil_conv_5x5", 0),
+      ("avg_pool_3x3", 3), ("dil_conv_3x3", 1),
+      ("max_pool_3x3", 0), ("max_pool_3x3", 1)]
+  assert genotype.connection is None and genotype.levels == 1
+  # the edges derive keeps are exactly those σ selects in Φ
+  probs = costs.softmax(theta[0])
+  mask = costs.top2_mask(costs.edge_strength(probs))
+  kept = {costs.NODE_EDGE_RANGES[k // 2][0] + i for k, (_, i) in enumerate(genotype.normal[0])}
+  assert set(np.flatnonzero(mask)) == kept
+  tf_mask = costs.CostModel(costs.cost_tables(costs.network_plan(16, 8, 1), False)).top2_mask(
+      tf.constant(costs.softmax(theta), tf.float32)).numpy()
+  np.testing.assert_array_equal(tf_mask[0], mask)
 
 
 def _objective(genotype, theta, conn, temperature=1.0):
@@ -246,87 +284,23 @@ def test_eq1_cost_equals_the_derived_genotypes_exact_cost_at_any_temperature():
       np.testing.assert_allclose(got.numpy(), exact, rtol=1e-6)
 
 
-def test_phi_meets_the_eq1_cost_as_the_temperature_falls():
-  """Φ (derivable ops) tends to the exact cost of the network Eq. 1 derives as τ -> 0, also on
-  edges where 'none' holds most of the weight; Eq. 6 literally (derivable_only=False) does not."""
-  plan = costs.network_plan(16, 8, 3, "cifar", 16, 10)
-  tables = costs.cost_tables(plan, True)
-  rng = np.random.default_rng(4)
-  theta = rng.normal(0, 1.0, (4, 14, 8))
-  theta[..., NONE] += 3.0                        # 'none' leads every edge
-  conn = rng.normal(size=4)
-  gaps = []
-  for tau in (1.0, 0.3, 0.1, 0.02):
-    exact = costs.eq1_cost_numpy(tables, theta, conn, tau)
-    phi = costs.expected_cost_numpy(tables, theta, conn, tau)
-    gaps.append(np.abs(phi - exact) / exact)
-  assert np.all(np.diff(np.array(gaps), axis=0) <= 1e-12) and np.all(gaps[-1] < 0.01)
-  literal = costs.expected_cost_numpy(tables, theta, conn, 0.02, derivable_only=False)
-  assert np.all(literal < 0.9 * costs.eq1_cost_numpy(tables, theta, conn, 0.02))
+def test_derivation_picks_irb_ops_and_keeps_the_space():
+  rng = np.random.default_rng(5)
+  theta = rng.normal(0, 0.1, (2, costs.NUM_EDGES, len(IRB.primitives)))
+  theta[..., IRB.primitives.index("irb_5x5_e3")] += 3.0
+  genotype = derive.derive(theta, np.zeros(4), temperature=1.0, space=IRB)
+  assert genotype.search_space == "darts_irb"
+  assert {op for cell in genotype.normal + [genotype.reduce] for op, _ in cell} == {"irb_5x5_e3"}
+  plan = costs.network_plan(8, 5, 1, "cifar", 16, 10)
+  tables = costs.cost_tables(plan, True, IRB)
+  eq1 = costs.genotype_cost(plan, genotype.normal, genotype.reduce, genotype.connection)
+  np.testing.assert_allclose(costs.eq1_cost_numpy(tables, theta, np.zeros(4), 1.0),
+                             [eq1.get(r) for r in costs.RESOURCES])
+  # a budget below the all-IRB network: the exact-budget derivation trades IRBs away
+  bound = {"params": Bounds(None, 0.8 * eq1.params), "macs": None}
+  _, solved, changes, _ = derive.derive_in_budget(theta, np.zeros(4), tables, bound)
+  assert solved.search_space == "darts_irb" and changes
+  cost = costs.genotype_cost(plan, solved.normal, solved.reduce, solved.connection)
+  assert cost.params <= 0.8 * eq1.params
+  assert derive.decisiveness(genotype, costs.softmax(theta))["uniform"] == 1 / 10
 
-
-def test_step_size_rule_keeps_the_papers_travel():
-  assert step_sizes.PAPER_STEPS == 19_550
-  assert step_sizes.resolve(None, None, 19_550) == pytest.approx((3e-4, 3e-4))
-  for steps in (24, 780, 19_550, 100_000):
-    arch, proj = step_sizes.resolve(None, None, steps)
-    assert step_sizes.travel(arch, steps) == pytest.approx(3e-4 * 19_550)
-    assert proj == pytest.approx(arch)
-  assert step_sizes.resolve(1e-3, 2e-3, 24) == (1e-3, 2e-3)      # explicit values win
-  with pytest.raises(ValueError):
-    step_sizes.scaled(3e-4, 0)
-
-
-def test_closing_projection_puts_phi_and_the_eq1_network_inside():
-  """At a low τ, from θ whose Φ and Eq. 1 network are both over a ceiling (and one whose Φ is
-  inside but whose Eq. 1 network is not): `finish` ends with both inside, near θ."""
-  import tensorflow as tf
-  from rc_darts_tf.search.projection import Projection
-  plan = costs.network_plan(16, 8, 3, "cifar", 16, 10)
-  tables = costs.cost_tables(plan, True)
-  model = costs.CostModel(tables)
-  rng = np.random.default_rng(7)
-  tau = 0.2
-  kinds = set()
-  for case in range(8):
-    theta = tf.Variable(rng.normal(0, 1.0, (4, 14, 8)).astype(np.float32))
-    conn = tf.Variable(rng.normal(size=4).astype(np.float32))
-    eq1 = model.eq1(theta, conn, tau).numpy()
-    phi = model.expected(theta, conn, tau).numpy()
-    if eq1[0] > phi[0] and case % 2:
-      ceiling, kind = 0.5 * (phi[0] + eq1[0]), "only Eq. 1 over"      # Φ already inside
-    else:
-      ceiling, kind = 0.9 * min(phi[0], eq1[0]), "both over"
-    kinds.add(kind)
-    bounds = {"params": Bounds(None, float(ceiling)), "macs": None}
-    projection = Projection(model, bounds, temperature=lambda: tf.constant(tau)).bind(theta, conn)
-    before = theta.numpy().copy()
-    iters, phi_after, feasible = projection.finish()
-    eq1_after = model.eq1(theta, conn, tau).numpy()
-    assert bool(feasible) and eq1_after[0] <= ceiling, (case, eq1, phi, eq1_after, ceiling)
-    assert 0 < int(iters) < 500
-    assert np.abs(theta.numpy() - before).max() < 3.0
-  assert kinds == {"only Eq. 1 over", "both over"}
-
-
-def test_newton_projection_reaches_a_far_budget():
-  """A 45 % cut of Φ at τ = 0.79 (the first projection after a warm start that favoured the
-  convolutions): σ's top-2 edges swap as weight moves, the anchored step cycles, the local steps
-  that follow end feasible. (Before them every such case ran all 500 iterations, infeasible.)"""
-  import tensorflow as tf
-  from rc_darts_tf.search.projection import Projection
-  plan = costs.network_plan(16, 8, 3, "cifar", 16, 10)
-  tables = costs.cost_tables(plan, True)
-  model = costs.CostModel(tables)
-  bounds = {"params": Bounds(1e5, 1.4e5), "macs": Bounds(None, 7e6)}
-  rng = np.random.default_rng(0)
-  for sd in (0.1, 0.3, 1.0):
-    theta = tf.Variable(rng.normal(0, sd, (4, 14, 8)).astype(np.float32))
-    theta[..., 4:].assign(theta[..., 4:] + 0.5)       # the convolutions ahead
-    conn = tf.Variable(rng.normal(0, sd, 4).astype(np.float32))
-    projection = Projection(model, bounds, temperature=lambda: tf.constant(0.794)).bind(theta,
-                                                                                        conn)
-    before = model.expected(theta, conn, 0.794).numpy()
-    iters, phi, feasible = projection()
-    assert before[0] > 2.2e5 and bool(feasible) and int(iters) < 60, (before, int(iters))
-    assert 1.3e5 < float(phi[0]) <= 1.4e5          # on the bound, not far inside

@@ -1,5 +1,5 @@
-"""rc-darts-train (retraining, checkpoints, resume, presets) and rc-darts-tune (budgeted tuning,
---fit_budget), run as a user runs them."""
+"""rc-darts-train (rc_darts_tf/cli/train.py) run as a user runs it: retraining,
+checkpoints, resume after a kill, bad input, and --mixed_precision writing a float32 model."""
 
 import json
 import os
@@ -9,9 +9,9 @@ import subprocess
 import sys
 import time
 
+import keras
 import numpy as np
 import pytest
-from absl import flags as absl_flags
 
 from rc_darts_tf import costs, network
 from rc_darts_tf import genotype as genotype_lib
@@ -113,32 +113,6 @@ def test_killed_training_resumes_from_the_last_checkpoint(image_tree, tmp_path):
   assert iterations and int(reader.get_tensor(iterations[0])) == 8 * steps
 
 
-def test_presets_fill_only_what_the_command_line_leaves_open():
-  from flags.retrain import PRESETS, apply_preset, define_retrain_flags
-  from flags.train import define_train_flags
-  from flags.data import define_data_flags
-  fv = absl_flags.FlagValues()
-  define_data_flags(fv)
-  define_train_flags(fv)
-  define_retrain_flags(fv)
-  fv(["prog", "--preset=imagenet", "--epochs=3"])
-  changed = apply_preset(fv)
-  assert "epochs" not in changed and fv.epochs == 3
-  for key in ("layers", "init_channels", "batch_size", "learning_rate", "weight_decay",
-              "label_smoothing", "lr_schedule", "lr_decay_rate", "auxiliary", "stem"):
-    assert fv[key].value == PRESETS["imagenet"][key], key
-  assert fv.layers == 14 and fv.learning_rate == 0.1 and fv.label_smoothing == 0.1
-
-  fv = absl_flags.FlagValues()
-  define_data_flags(fv)
-  define_train_flags(fv)
-  define_retrain_flags(fv)
-  fv(["prog", "--layers=8"])
-  apply_preset(fv)
-  assert fv.layers == 8 and fv.epochs == 600 and fv.batch_size == 96 and fv.cutout
-  assert fv.drop_path_prob == 0.3 and fv.auxiliary_weight == 0.4 and fv.grad_clip == 5.0
-
-
 @pytest.mark.parametrize("args, needle", [
     (["--genotype=nope.json"], "nope.json"),
     (["--genotype=DARTS_V3"], "DARTS_V3"),
@@ -155,72 +129,15 @@ def test_train_bad_input_is_one_line_and_exit_2(image_tree, tmp_path, args, need
   assert not out.exists()
 
 
-def test_tune_never_trains_an_over_budget_configuration(image_tree, tmp_path):
-  out = str(tmp_path / "tune")
-  budget = 30_000
-  result = run_entry("rc_darts_tf.cli.tune", _dataset(image_tree), "--genotype=DARTS_V2",
-                     f"--budget_params=:{budget}", "--channels=4:24:4", "--layer_choices=3,4",
-                     "--epochs=3", "--batch_size=16", "--max_steps_per_epoch=2",
-                     "--tuner=bayesian", "--max_trials=7", f"--output_dir={out}", timeout=600)
+def test_train_main_mixed_precision_writes_a_float32_model(tmp_path, tiny_tree_16):
+  out = tmp_path / "train"
+  result = run_entry("rc_darts_tf.cli.train", f"--dataset=imagefolder:{tiny_tree_16}",
+                     "--genotype=DARTS_V2", "--preset=none", "--layers=3", "--init_channels=4",
+                     "--epochs=1", "--batch_size=4", "--max_steps_per_epoch=3", "--mixed_precision",
+                     "--noauxiliary", "--nocutout", f"--output_dir={out}", timeout=600)
   assert result.returncode == 0, result.stderr[-3000:]
-  trials = json.load(open(os.path.join(out, "trials.json")))
-  genotype = genotype_lib.resolve("DARTS_V2")
-  assert len(trials) >= 4
-  trained = [t for t in trials if t["status"] == "trained"]
-  rejected = [t for t in trials if t["status"] == "rejected"]
-  assert trained and rejected and len(trained) + len(rejected) == len(trials)
-  for t in trials:
-    v = t["values"]
-    plan = network.plan_for(genotype, v["init_channels"], v["layers"], "cifar", 32, 4)
-    exact = costs.genotype_cost(plan, genotype.normal, genotype.reduce, None)
-    assert t["cost"] == exact.as_dict()
-    if t["status"] == "trained":
-      assert exact.params <= budget and 0.0 <= t["val_accuracy"] <= 1.0
-    else:
-      assert exact.params > budget and t["seconds"] < 0.5 and "val_accuracy" not in t
-  best = json.load(open(os.path.join(out, "best.json")))
-  assert best["summary"]["rejected_over_budget"] == len(rejected)
-  assert best["best"]["val_accuracy"] == max(t["val_accuracy"] for t in trained)
-  assert f"{len(rejected)} rejected over budget" in result.stdout
+  assert error_lines(result.stderr) == []
+  model = keras.saving.load_model(out / "model.keras", compile=False)
+  assert {layer.dtype_policy.name for layer in model._flatten_layers()} == {"float32"}
+  assert json.loads((out / "run.json").read_text())["settings"]["mixed_precision"] is True
 
-
-@pytest.mark.parametrize("genotype_name, connection", [("DARTS_V2", None),
-                                                       ("DARTS_V2", "group_conv_1x1_g4")])
-def test_fit_budget_returns_the_widest_network_inside(tmp_path, genotype_name, connection):
-  genotype = genotype_lib.resolve(genotype_name)
-  genotype.connection = connection
-  spec = tmp_path / "g.json"
-  genotype_lib.save(genotype, str(spec))
-  out = str(tmp_path / "fit")
-  result = run_entry("rc_darts_tf.cli.tune", "--dataset=sample", f"--genotype={spec}",
-                     "--budget_params=1.5e5:3.0e5", "--budget_macs=:6.0e7", "--layers=8",
-                     "--fit_budget", f"--output_dir={out}", timeout=120)
-  assert result.returncode == 0, result.stderr[-3000:]
-  fit = json.load(open(os.path.join(out, "fit_budget.json")))
-  c, step = fit["init_channels"], fit["channel_step"]
-  assert step == (4 if connection else 2) and c % step == 0
-
-  def cost(width):
-    plan = network.plan_for(genotype, width, 8, "cifar", 32, 10)
-    return costs.genotype_cost(plan, genotype.normal, genotype.reduce, connection)
-
-  inside = lambda k: 1.5e5 <= k.params <= 3.0e5 and k.macs <= 6.0e7  # noqa: E731
-  assert inside(cost(c)) and not inside(cost(c + step))
-  assert fit["cost"] == cost(c).as_dict()
-  assert f"C={c}" in result.stdout
-
-
-@pytest.mark.parametrize("args, needle", [
-    ([], "budget"),
-    (["--budget_params=5:1"], "--budget_params"),
-    (["--budget_params=:10", "--fit_budget"], "no width"),
-    (["--budget_params=:1e6", "--channels=8:4:2"], "--channels"),
-])
-def test_tune_bad_input_is_one_line_and_exit_2(tmp_path, args, needle):
-  out = tmp_path / "tune"
-  result = run_entry("rc_darts_tf.cli.tune", "--dataset=sample", *args, f"--output_dir={out}",
-                     timeout=120)
-  assert result.returncode == 2, result.stderr[-2000:]
-  lines = error_lines(result.stderr)
-  assert len(lines) == 1 and needle in lines[0], lines
-  assert not out.exists()

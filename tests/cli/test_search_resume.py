@@ -1,5 +1,6 @@
-"""Search checkpoints: SIGKILL mid-epoch and resume == an uninterrupted run; settings guard;
-non-finite stop; truncated and mismatched checkpoints."""
+"""rc-darts-search's checkpoints: SIGKILL mid-epoch and resume == an uninterrupted run;
+settings guard; non-finite stop; truncated and mismatched checkpoints; every saved file records
+its search space."""
 
 import hashlib
 import json
@@ -191,26 +192,6 @@ def test_a_run_record_of_another_op_order_is_refused_and_changes_nothing(runs, t
   assert _snapshot(copy) == before
 
 
-def test_a_checkpoint_of_another_op_order_is_refused(tmp_path):
-  import keras
-  from rc_darts_tf.errors import SearchSpaceError
-  from rc_darts_tf.search.checkpoint import SearchCheckpoint
-  from rc_darts_tf.search.supernet import SearchNetwork
-  net = SearchNetwork(num_classes=3, init_channels=4, layers=3, levels=1, image_size=8)
-  net.compile(keras.optimizers.SGD(0.1, momentum=0.9), keras.optimizers.Adam(1e-3))
-  net.build_optimizers()
-  directory = str(tmp_path / "checkpoints")
-  saved = SearchCheckpoint(directory, net)
-  saved.save(1, 0, {"note": 1})
-  assert SearchCheckpoint(directory, net).restore() == {"note": 1}   # its own space: restored
-  saved.state.assign(json.dumps({"note": 1, "search_space": _reordered_space()}))
-  saved.manager.save(checkpoint_number=2)
-  with pytest.raises(SearchSpaceError) as info:
-    SearchCheckpoint(directory, net).restore()
-  assert "\n" not in str(info.value) and "search-2" in str(info.value)
-  assert "θ's columns would name other ops" in str(info.value)
-
-
 def test_non_finite_loss_stops_at_once_and_keeps_the_last_good_checkpoint(tree, tmp_path):
   out = tmp_path / "nan"
   result = run_entry("rc_darts_tf.cli.search",
@@ -229,26 +210,3 @@ def test_non_finite_loss_stops_at_once_and_keeps_the_last_good_checkpoint(tree, 
   if saved:
     assert f"search-{saved[-1]}" in lines[0]
 
-
-def test_epoch_input_is_a_function_of_seed_and_epoch(tree):
-  """What makes resuming exact: epoch e's batches do not depend on what ran before in the
-  process, and skipping k steps gives the rest of the same epoch."""
-  from rc_darts_tf import data
-  from rc_darts_tf.search.inputs import SearchInput
-  source = data.load_source(f"imagefolder:{tree}")
-
-  def batches(ds):
-    return [np.concatenate([x.numpy().ravel() for x in (xw, yw, xa, ya)])
-            for (xw, yw), (xa, ya) in ds]
-
-  first = SearchInput(source, 8, 0.5, seed=5)
-  epoch0, epoch1 = batches(first.epoch(0)), batches(first.epoch(1))
-  assert len(epoch0) == len(epoch1) == first.steps_per_epoch == 3
-  fresh = SearchInput(source, 8, 0.5, seed=5)           # a restarted process
-  again = batches(fresh.epoch(1, skip_steps=1))
-  assert len(again) == 2
-  for a, b in zip(again, epoch1[1:]):
-    np.testing.assert_array_equal(a, b)
-  assert not np.array_equal(epoch0[0], epoch1[0])        # every epoch reshuffles
-  other = batches(SearchInput(source, 8, 0.5, seed=6).epoch(1))
-  assert not np.array_equal(other[0], epoch1[0])

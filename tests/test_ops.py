@@ -1,21 +1,24 @@
-"""costs.py against the layers of ops.py, for every op of both registries on a grid of geometries.
+"""rc_darts_tf/ops.py: each op's cost (`spec.cost`, search_space.py's formulas) against
+the layers of ops.py, for every op of both registries on a grid of geometries.
 
   params  `spec.cost(...).params` == the trainable weights of the built layer, whose output is
           (1, ceil(h/s), ceil(w/s), c_out);
   MACs    `spec.cost(...).macs` == an independent count: the op exported alone to ONNX (tf2onnx)
           and profiled by onnx_tool, Conv / Gemm / MatMul nodes only (see tests/onnx_macs.py).
 Plus: 'none' outputs zeros, skip_connect at stride 1 is the identity, every op's cost is a
-costs.Cost, and the search network's weight count is that of the PyTorch DARTS reference.
+costs.Cost, and a BN applied per branch before a concat equals the BN of the concat.
 
 The grid: cell ops C -> C with C in {8, 16}; connection ops also 24 -> 16 and 16 -> 8; H = W in
 {8, 7} (odd sizes catch floor-vs-ceil errors); stride 1 and 2; affine True and False. The ONNX
 exports are grouped: one Keras model per (registry, c_in, c_out, h, w) holds every op at every
 stride and affine as a parallel branch, so the file needs 12 conversions (about 1-3 s each).
+(Keras serialization of every op: tests/test_ops_serialization.py.)
 """
 
 import functools
 import math
 
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -29,7 +32,6 @@ CONNECTION_GEOMETRIES = tuple((c_in, c_out, h, h)
                               for h in (8, 7))
 STRIDES = (1, 2)
 AFFINES = (True, False)
-DARTS_SEARCH_PARAMS = 1_930_618  # PyTorch DARTS's search network, C=16, 8 cells, CIFAR-10
 
 
 def _registry(connection):
@@ -169,7 +171,7 @@ def test_skip_connect_stride_1_is_identity(h, w, affine):
 
 
 # ---------------------------------------------------------------------------------------------
-# cost functions and the whole search network
+# cost functions (the whole search network's: tests/test_costs.py)
 
 
 @pytest.mark.parametrize("connection", [False, True], ids=["cell", "connection"])
@@ -187,32 +189,30 @@ def test_every_op_has_a_cost_function(connection):
         assert costs.op_cost(name, 16, 16, 7, 7, stride, affine, connection) == cost, name
 
 
-def test_search_network_params_match_pytorch_darts():
-  plan = costs.network_plan(16, 8, levels=1)
-  total = plan.stem_cost + plan.classifier_cost
-  for cell in plan.cells:
-    total = total + costs.preprocess_costs(cell, None, affine=False)
-    for edge in range(costs.NUM_EDGES):
-      for name in ops.CELL_OPS:
-        total = total + costs.edge_op_cost(cell, edge, name, affine=False)
-  assert total.params == DARTS_SEARCH_PARAMS
+@pytest.mark.parametrize("layer_kind", ["factorized_reduce", "group_conv_1x1_g4"])
+def test_bn_after_a_concat_per_branch_at_inference_equals_bn_of_the_concat(layer_kind):
+  """ops._bn_per_branch: at inference FactorizedReduce and the grouped 1x1 apply their BN to each
+  conv before the concat (so TFLite folds it into the convs); the numbers are those of the BN
+  applied to the concat, with non-trivial moving statistics and affine parameters."""
+  from rc_darts_tf import ops
+  keras.utils.set_random_seed(4)
+  layer = (ops.FactorizedReduce(16) if layer_kind == "factorized_reduce"
+           else ops.GroupConv1x1(16, groups=4))
+  x = tf.random.normal([2, 8, 8, 16])
+  layer(x, training=True)
+  rng = np.random.default_rng(0)
+  for weight, low, high in ((layer.bn.moving_mean, -1, 1), (layer.bn.moving_variance, 0.2, 3),
+                            (layer.bn.gamma, 0.3, 2), (layer.bn.beta, -1, 1)):
+    weight.assign(rng.uniform(low, high, weight.shape).astype(np.float32))
+  relu = tf.nn.relu(x)
+  if layer_kind == "factorized_reduce":
+    shifted = tf.pad(relu[:, 1:, 1:, :], [[0, 0], [0, 1], [0, 1], [0, 0]])
+    concat = tf.concat([layer.conv1(relu), layer.conv2(shifted)], -1)
+    expected = layer.bn(concat, training=False)
+  else:
+    parts = tf.split(relu, 4, axis=-1)
+    concat = tf.concat([conv(p) for conv, p in zip(layer.convs, parts)], -1)
+    expected = ops.channel_shuffle(layer.bn(concat, training=False), 4)
+  np.testing.assert_allclose(layer(x, training=False).numpy(), expected.numpy(), atol=2e-6)
+  assert np.std(expected.numpy()) > 0.1
 
-
-def test_edges_between_nodes_of_a_reduction_cell_run_at_the_reduced_size():
-  plan = costs.network_plan(8, 5, 1, "cifar", 32, 10)
-  cell = plan.cells[1]
-  assert cell.reduction and cell.size == 32
-  for edge, (j, i) in enumerate(costs.EDGES):
-    expected = costs.op_cost("sep_conv_3x3", cell.c, cell.c, 32 if i < 2 else 16,
-                             32 if i < 2 else 16, 2 if i < 2 else 1)
-    assert costs.edge_op_cost(cell, edge, "sep_conv_3x3") == expected, (j, i)
-  normal = plan.cells[0]
-  for edge in range(costs.NUM_EDGES):
-    assert costs.edge_op_cost(normal, edge, "dil_conv_5x5") == costs.op_cost(
-        "dil_conv_5x5", normal.c, normal.c, 32, 32, 1)
-
-
-def test_count_weights_counts_elements_of_any_shape():
-  assert costs.count_weights([np.zeros((3, 3, 8, 1)), np.zeros((8,)), np.zeros(())]) == 81
-  assert costs.count_weights([]) == 0
-  assert costs.count_weights(v for v in [np.zeros((2, 5))]) == 10        # a generator too
