@@ -128,33 +128,29 @@ def train(genotype, dataset, output_dir: Optional[str] = None, init_channels: in
   """Train `genotype` (a genotype.Genotype, a genotype.json path, "DARTS_V2", ...) from scratch
   on `dataset` (data.Source or its spec) with DARTS's evaluation recipe (defaults: DARTS's
   CIFAR-10 run: C = 36, 20 cells, batch 96, SGD 0.025 cosine, 600 epochs) and write a
-  trained-model directory into `output_dir` (default: a new temporary directory): model.keras,
-  saved_model/ and model_info.json, as rc-darts-train writes them. RcDartsError for a bad
+  trained-model directory into `output_dir` (default: a new temporary directory): model.keras
+  and model_info.json as rc-darts-train writes them (without its saved_model/ copy). RcDartsError for a bad
   genotype or a network the geometry cannot hold."""
   import keras
-  from rc_darts_tf import costs, data, genotype as genotype_lib, network, training
+  from rc_darts_tf import genotype as genotype_lib, network, training
   if isinstance(genotype, str):
     genotype = genotype_lib.resolve(genotype)
   genotype.validate()
   keras.utils.set_random_seed(seed)
   source = _source(dataset, image_size)
-  plan = network.plan_for(genotype, init_channels, layers, stem, source.image_size,
-                          source.num_classes)
-  exact = costs.genotype_cost(plan, genotype.normal, genotype.reduce, genotype.connection)
   try:
-    net = network.build_network(genotype, init_channels, layers, stem, source.image_size,
-                                source.num_classes, auxiliary, seed=seed)
+    prepared = training.prepare_retraining(
+        genotype, source, init_channels, layers, stem, epochs=epochs, batch_size=batch_size,
+        seed=seed, learning_rate=learning_rate, learning_rate_min=learning_rate_min,
+        momentum=momentum, weight_decay=weight_decay, grad_clip=grad_clip, auxiliary=auxiliary,
+        auxiliary_weight=auxiliary_weight, cutout_length=cutout_length)
   except ValueError as error:
     raise RcDartsError(f"genotype at init_channels={init_channels} layers={layers}: "
                        f"{error}") from None
-  split = data.retrain_split(source, batch_size, seed, cutout_length)
-  schedule = training.learning_rate_schedule("cosine", learning_rate, split.steps_per_epoch,
-                                             epochs, learning_rate_min)
-  trainer = training.Trainer(net, source.num_classes, auxiliary_weight, weight_decay,
-                             grad_clip=grad_clip)
-  trainer.compile(optimizer=keras.optimizers.SGD(schedule, momentum=momentum))
-  fit = trainer.fit(split.train.repeat(), epochs=epochs, steps_per_epoch=split.steps_per_epoch,
-                    shuffle=False, verbose=2 if verbose else 0)   # the split shuffles
+  net, split, exact = prepared.network, prepared.split, prepared.exact
+  fit = prepared.trainer.fit(split.train.repeat(), epochs=epochs,
+                             steps_per_epoch=split.steps_per_epoch,
+                             shuffle=False, verbose=2 if verbose else 0)  # split shuffles
   final = training.evaluate_network(net, split.test)
   out = os.path.abspath(output_dir or tempfile.mkdtemp(prefix="rc_darts_train_"))
   os.makedirs(out, exist_ok=True)

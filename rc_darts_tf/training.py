@@ -15,6 +15,8 @@ accuracy, written at every epoch end. Resuming restores all of them and continue
 epoch; the data order of an epoch depends on (seed, epoch) only.
 """
 
+import contextlib
+import dataclasses
 import json
 import math
 import os
@@ -117,6 +119,63 @@ def learning_rate_schedule(kind: str, learning_rate: float, steps_per_epoch: int
     return keras.optimizers.schedules.ExponentialDecay(
         learning_rate, decay_steps=max(1, steps_per_epoch), decay_rate=decay_rate, staircase=True)
   raise ValueError(f"unknown learning-rate schedule {kind!r}: cosine or exponential")
+
+
+@dataclasses.dataclass
+class Retraining:
+  """What `prepare_retraining` builds: the network (`network.build_network`: [B, S, S, 3] ->
+  [B, K] logits, or {"logits", "aux_logits"} with the auxiliary head), the compiled Trainer and
+  its SGD optimizer (built), the data split (data.RetrainData: batched train / test datasets),
+  the steps per epoch, the network plan and its exact cost (costs.Cost: params, MACs)."""
+
+  network: keras.Model
+  trainer: Trainer
+  optimizer: keras.optimizers.Optimizer
+  split: object
+  steps_per_epoch: int
+  plan: object
+  exact: object
+
+
+def prepare_retraining(genotype, source, init_channels: int, layers: int, stem: str, *,
+                       epochs: int, batch_size: int, seed: int, learning_rate: float,
+                       learning_rate_min: float = 0.0, lr_schedule: str = "cosine",
+                       lr_decay_rate: float = 0.97, momentum: float = 0.9,
+                       weight_decay: float = 3e-4, label_smoothing: float = 0.0,
+                       grad_clip: float = 5.0, auxiliary: bool = False,
+                       auxiliary_weight: float = 0.4, cutout_length: int = 0,
+                       max_steps_per_epoch: int = 0, mixed_precision: bool = False,
+                       jit_compile: bool = False, strategy=None) -> Retraining:
+  """DARTS's evaluation recipe for `genotype` on `source` (data.Source), shared by
+  rc-darts-train and api.train: the network at `init_channels` C / `layers` cells / `stem`
+  seeded with `seed`, the retraining split (batch `batch_size`, Cutout `cutout_length`, 0 off),
+  SGD with momentum on the `lr_schedule` schedule over `epochs` x steps per epoch (capped at
+  `max_steps_per_epoch` when > 0), and the Trainer (weight decay, label smoothing, gradient
+  clipping, auxiliary head) compiled (XLA with `jit_compile`); under `strategy`'s scope when
+  given and, with `mixed_precision`, the mixed_float16 policy with dynamic loss scaling
+  (precision.py). ValueError when the geometry cannot hold the genotype (network.build_network);
+  the caller has checked the genotype."""
+  from rc_darts_tf import costs, data
+  plan = network_lib.plan_for(genotype, init_channels, layers, stem, source.image_size,
+                              source.num_classes)
+  exact = costs.genotype_cost(plan, genotype.normal, genotype.reduce, genotype.connection)
+  scope = strategy.scope() if strategy is not None else contextlib.nullcontext()
+  with scope, precision.policy(mixed_precision):
+    network = network_lib.build_network(genotype, init_channels, layers, stem, source.image_size,
+                                        source.num_classes, auxiliary, seed=seed)
+    split = data.retrain_split(source, batch_size, seed, cutout_length)
+    steps = split.steps_per_epoch
+    if max_steps_per_epoch:
+      steps = min(steps, max_steps_per_epoch)
+    schedule = learning_rate_schedule(lr_schedule, learning_rate, steps, epochs,
+                                      learning_rate_min, lr_decay_rate)
+    optimizer = precision.loss_scaling(keras.optimizers.SGD(schedule, momentum=momentum),
+                                       mixed_precision)
+    trainer = Trainer(network, source.num_classes, auxiliary_weight, weight_decay,
+                      label_smoothing, grad_clip)
+    trainer.compile(optimizer=optimizer, jit_compile=jit_compile, auto_scale_loss=False)
+    optimizer.build(network.trainable_variables)
+  return Retraining(network, trainer, optimizer, split, steps, plan, exact)
 
 
 class DropPathSchedule(keras.callbacks.Callback):

@@ -116,6 +116,8 @@ def evaluate(path: str) -> int:
 
 
 def main(argv):
+  """absl main of rc-darts-train: flags already parsed, `argv` the leftover arguments (refused);
+  returns the exit code (bad input: cli.fail, exit 2)."""
   if len(argv) > 1:
     cli.fail("rc-darts-train", f"unexpected arguments {' '.join(argv[1:])!r}: all options are "
              "flags")
@@ -140,34 +142,25 @@ def main(argv):
 
   import keras
   import tensorflow as tf
-  from rc_darts_tf import costs, data, io_utils, network, training
+  from rc_darts_tf import data, io_utils, network, training
 
   started = time.perf_counter()
   source = data.load_source(FLAGS.dataset, data_dir=FLAGS.data_dir, manual_dir=FLAGS.manual_dir,
                             download=FLAGS.download, image_size=FLAGS.image_size, facts=facts)
-  plan = network.plan_for(genotype, FLAGS.init_channels, FLAGS.layers, FLAGS.stem,
-                          source.image_size, source.num_classes)
-  exact = costs.genotype_cost(plan, genotype.normal, genotype.reduce, genotype.connection)
   keras.utils.set_random_seed(FLAGS.seed)
-  from rc_darts_tf import precision
-  with strategy.scope(), precision.policy(FLAGS.mixed_precision):
-    net = network.build_network(genotype, FLAGS.init_channels, FLAGS.layers, FLAGS.stem,
-                                source.image_size, source.num_classes, FLAGS.auxiliary,
-                                seed=FLAGS.seed)
-    data_split = data.retrain_split(source, FLAGS.batch_size, FLAGS.seed,
-                                    FLAGS.cutout_length if FLAGS.cutout else 0)
-    steps = data_split.steps_per_epoch
-    if FLAGS.max_steps_per_epoch:
-      steps = min(steps, FLAGS.max_steps_per_epoch)
-    schedule = training.learning_rate_schedule(
-        FLAGS.lr_schedule, FLAGS.learning_rate, steps, FLAGS.epochs, FLAGS.learning_rate_min,
-        FLAGS.lr_decay_rate)
-    optimizer = precision.loss_scaling(keras.optimizers.SGD(schedule, momentum=FLAGS.momentum),
-                                       FLAGS.mixed_precision)
-    trainer = training.Trainer(net, source.num_classes, FLAGS.auxiliary_weight,
-                               FLAGS.weight_decay, FLAGS.label_smoothing, FLAGS.grad_clip)
-    trainer.compile(optimizer=optimizer, jit_compile=FLAGS.jit_compile, auto_scale_loss=False)
-    optimizer.build(net.trainable_variables)
+  prepared = training.prepare_retraining(
+      genotype, source, FLAGS.init_channels, FLAGS.layers, FLAGS.stem, epochs=FLAGS.epochs,
+      batch_size=FLAGS.batch_size, seed=FLAGS.seed, learning_rate=FLAGS.learning_rate,
+      learning_rate_min=FLAGS.learning_rate_min, lr_schedule=FLAGS.lr_schedule,
+      lr_decay_rate=FLAGS.lr_decay_rate, momentum=FLAGS.momentum,
+      weight_decay=FLAGS.weight_decay, label_smoothing=FLAGS.label_smoothing,
+      grad_clip=FLAGS.grad_clip, auxiliary=FLAGS.auxiliary,
+      auxiliary_weight=FLAGS.auxiliary_weight,
+      cutout_length=FLAGS.cutout_length if FLAGS.cutout else 0,
+      max_steps_per_epoch=FLAGS.max_steps_per_epoch, mixed_precision=FLAGS.mixed_precision,
+      jit_compile=FLAGS.jit_compile, strategy=strategy)
+  net, trainer, optimizer = prepared.network, prepared.trainer, prepared.optimizer
+  data_split, steps, exact = prepared.split, prepared.steps_per_epoch, prepared.exact
   checkpoint = training.TrainCheckpoint(os.path.join(out, "checkpoints"), net, optimizer)
   start_epoch, history, best = 0, [], -1.0
   if resume:
