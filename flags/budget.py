@@ -40,6 +40,9 @@ def define_bound_flags(flag_values=absl_flags.FLAGS, *, budget_params=None, budg
 
 def define_budget_flags(flag_values=absl_flags.FLAGS, *, budget_params=None, budget_macs=None,
                         constraints="rc"):
+  """--budget_params, --budget_macs ("LOW:HIGH"), --constraints (rc or none) and the geometry
+  the budget is stated for (--budget_layers, --budget_channels, --budget_stem) on `flag_values`;
+  a second call is a no-op."""
   define_bound_flags(flag_values, budget_params=budget_params, budget_macs=budget_macs)
   if already_defined(flag_values, "constraints"):
     return

@@ -8,6 +8,8 @@ from rc_darts_tf import dataset_names
 
 def define_data_flags(flag_values=absl_flags.FLAGS, *, dataset="sample", image_size=0,
                       train_portion=0.5, cutout=False, cutout_length=16):
+  """--dataset, --data_dir, --manual_dir, --download, --image_size, --train_portion, --cutout
+  and --cutout_length on `flag_values` with these defaults; a second call is a no-op."""
   if already_defined(flag_values, "dataset"):
     return
   absl_flags.DEFINE_string(

@@ -8,6 +8,8 @@ STRATEGIES = ("default", "mirrored", "multi_worker", "tpu")
 
 
 def define_distribution_flags(flag_values=absl_flags.FLAGS):
+  """--strategy (default, mirrored, multi_worker, tpu) and --tpu on `flag_values`; a second call
+  is a no-op."""
   if already_defined(flag_values, "strategy"):
     return
   absl_flags.DEFINE_enum(

@@ -6,6 +6,8 @@ from flags._define import already_defined
 
 
 def define_output_flags(flag_values=absl_flags.FLAGS, *, output_dir="runs/default"):
+  """--output_dir (default `output_dir`) and --overwrite on `flag_values`; a second call is a
+  no-op."""
   if already_defined(flag_values, "output_dir"):
     return
   absl_flags.DEFINE_string(

@@ -21,6 +21,7 @@ PRESETS = {
 
 
 def define_genotype_flag(flag_values=absl_flags.FLAGS, default=None):
+  """--genotype (default `default`) on `flag_values`; a second call is a no-op."""
   if already_defined(flag_values, "genotype"):
     return
   absl_flags.DEFINE_string(
@@ -31,6 +32,9 @@ def define_genotype_flag(flag_values=absl_flags.FLAGS, default=None):
 
 
 def define_retrain_flags(flag_values=absl_flags.FLAGS, *, preset="cifar10"):
+  """--genotype (default DARTS_V2) and rc-darts-train's recipe flags (--preset, --stem,
+  --lr_schedule, --lr_decay_rate, --label_smoothing, --eval_every, --max_steps_per_epoch) on
+  `flag_values`; a second call is a no-op."""
   define_genotype_flag(flag_values, "DARTS_V2")
   if already_defined(flag_values, "preset"):
     return
@@ -58,6 +62,8 @@ def define_retrain_flags(flag_values=absl_flags.FLAGS, *, preset="cifar10"):
 
 
 def define_evaluate_flag(flag_values=absl_flags.FLAGS):
+  """--evaluate=MODEL_DIR (evaluate a trained model instead of training) on `flag_values`; a
+  second call is a no-op."""
   if already_defined(flag_values, "evaluate"):
     return
   absl_flags.DEFINE_string(

@@ -20,6 +20,8 @@ def define_search_flags(flag_values=absl_flags.FLAGS, *, arch_learning_rate=None
                         temperature_init=hparams.TEMPERATURE_INIT,
                         temperature_final=hparams.TEMPERATURE_FINAL,
                         projection_method=hparams.PROJECTION_METHOD):
+  """The search's flags (epochs, rates, levels, projection, temperature, ...) on `flag_values`,
+  defaults from search/hparams.py unless given here; a second call is a no-op."""
   if already_defined(flag_values, "arch_learning_rate"):
     return
   absl_flags.DEFINE_float(

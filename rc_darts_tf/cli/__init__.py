@@ -24,6 +24,7 @@ import os
 import re
 import sys
 import tempfile
+from typing import NoReturn
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
@@ -61,7 +62,7 @@ def _prog(argv):
   return name
 
 
-def fail(prog: str, message: str) -> "NoReturn":  # noqa: F821
+def fail(prog: str, message: str) -> NoReturn:
   """Print one line `<prog>: error: <message>` on stderr and exit 2."""
   first_line = " ".join(str(message).split())
   sys.stderr.write(f"{prog}: error: {first_line}\n")

@@ -30,6 +30,8 @@ def _fmt(values):
 
 
 def main(argv):
+  """absl main of rc-darts-data: flags already parsed, `argv` the leftover arguments (refused);
+  returns the exit code (bad input: cli.fail, exit 2)."""
   if len(argv) > 1:
     cli.fail("rc-darts-data", f"unexpected arguments {' '.join(argv[1:])!r}: all options are flags")
   from rc_darts_tf import dataset_check   # the dataset and every image, before TensorFlow

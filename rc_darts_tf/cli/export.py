@@ -82,6 +82,8 @@ def _resolve_input():
 
 
 def main(argv):
+  """absl main of rc-darts-export: flags already parsed, `argv` the leftover arguments (refused);
+  returns the exit code (bad input: cli.fail, exit 2)."""
   if len(argv) > 1:
     cli.fail(PROG, f"unexpected arguments {' '.join(argv[1:])!r}: all options are flags")
   from rc_darts_tf import io_utils

@@ -127,6 +127,8 @@ def stage_args(stage, common):
 
 
 def main(argv):
+  """absl main of rc-darts-pipeline: flags already parsed, `argv` the leftover arguments
+  (refused); returns the exit code (bad input: cli.fail, exit 2)."""
   if len(argv) > 1:
     cli.fail("rc-darts-pipeline", f"unexpected arguments {' '.join(argv[1:])!r}: all options are "
              "flags (stage flags as --search.NAME=VALUE, --train.NAME=VALUE, --export.NAME=VALUE)")

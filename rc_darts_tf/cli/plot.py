@@ -32,6 +32,8 @@ PROG = "rc-darts-plot"
 
 
 def main(argv):
+  """absl main of rc-darts-plot: flags already parsed, `argv` the leftover arguments (refused);
+  returns the exit code (bad input: cli.fail, exit 2)."""
   if len(argv) > 1:
     cli.fail(PROG, f"unexpected arguments {' '.join(argv[1:])!r}: all options are flags")
   if bool(FLAGS.search_dir) == bool(FLAGS.genotype):

@@ -86,6 +86,8 @@ def output_plan(out, settings, chief=True):
 
 
 def main(argv):
+  """absl main of rc-darts-search: flags already parsed, `argv` the leftover arguments (refused);
+  returns the exit code (bad input: cli.fail, exit 2)."""
   if len(argv) > 1:
     cli.fail("rc-darts-search", f"unexpected arguments {' '.join(argv[1:])!r}: all options are "
              "flags")

@@ -131,6 +131,8 @@ def run_fit_budget(genotype, source_classes, image_size, bounds, out):
 
 
 def main(argv):
+  """absl main of rc-darts-tune: flags already parsed, `argv` the leftover arguments (refused);
+  returns the exit code (bad input: cli.fail, exit 2)."""
   if len(argv) > 1:
     cli.fail("rc-darts-tune", f"unexpected arguments {' '.join(argv[1:])!r}: all options are flags")
   from rc_darts_tf import genotype as genotype_lib
