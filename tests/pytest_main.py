@@ -1,4 +1,5 @@
-"""Runs one test file under pytest; the `main` of every py_test in BUILD (`bazel test //...`)."""
+"""Runs the test files given as arguments under pytest (one session, so they share session
+fixtures); the `main` of every py_test in BUILD (`bazel test //...`)."""
 
 import os
 import sys
