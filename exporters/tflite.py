@@ -52,6 +52,22 @@ def frozen_function(model):
   return function.get_concrete_function(tf.TensorSpec(shape, tf.float32, name="images"))
 
 
+def _converter(function):
+  """TFLiteConverter for the concrete `function`, without the converter's absl WARNING that asks
+  for the trackable object: leaving it out is this module's choice (see the module doc), not
+  something the user can act on, and an API user's stderr would carry it once per file."""
+  import logging
+
+  import tensorflow as tf
+  absl_logger = logging.getLogger("absl")
+  level = absl_logger.level
+  absl_logger.setLevel(logging.ERROR)
+  try:
+    return tf.lite.TFLiteConverter.from_concrete_functions([function])
+  finally:
+    absl_logger.setLevel(level)
+
+
 def convert(model, flavour: str, representative: Optional[np.ndarray] = None,
             pixel_input: bool = False) -> bytes:
   """The TFLite flatbuffer of `model` (a logits-only Keras model) in `flavour`. `representative`
@@ -65,7 +81,7 @@ def convert(model, flavour: str, representative: Optional[np.ndarray] = None,
   # same numbers, fewer operators XNNPACK cannot run (rc_darts_tf/ops.py, TFLite export form)
   with ops.tflite_export_form(int8=flavour == "tflite_int8"):
     function = frozen_function(model)
-  converter = tf.lite.TFLiteConverter.from_concrete_functions([function])
+  converter = _converter(function)
   converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
   if flavour == "tflite_fp16":
     converter.optimizations = [tf.lite.Optimize.DEFAULT]

@@ -52,6 +52,16 @@ def irb_genotype():
       connection="group_conv_1x1_g2", search_space="darts_irb")
 
 
+def reordered_space():
+  """The DEFAULT space's record with two cell ops swapped (θ columns 4 and 5): what a file of
+  another op order records."""
+  from rc_darts_tf import search_space
+  record = search_space.DEFAULT.record()
+  ops = list(record["cell_ops"])
+  ops[4], ops[5] = ops[5], ops[4]
+  return {**record, "cell_ops": ops}
+
+
 def run_entry(module, *args, env=None, timeout=300):
   """Run `python -m module args...` from the repo root; returns CompletedProcess (text)."""
   full_env = dict(os.environ)

@@ -12,7 +12,7 @@ import sys
 import pytest
 
 from rc_darts_tf.errors import BudgetError, RcDartsError
-from tests.helpers import REPO
+from tests.helpers import REPO, error_lines
 
 EXAMPLE = os.path.join(REPO, "examples", "api_notebook.py")
 
@@ -36,6 +36,7 @@ def test_notebook_example_searches_trains_and_exports(tmp_path):
   result = subprocess.run([sys.executable, EXAMPLE, str(tmp_path)], cwd=REPO, env=env,
                           capture_output=True, text=True, timeout=600)
   assert result.returncode == 0, result.stderr[-3000:]
+  assert error_lines(result.stderr) == []        # nothing on stderr but TensorFlow's start-up
   genotype = json.loads((tmp_path / "search" / "genotype.json").read_text())
   meta = genotype["meta"]
   assert 1e4 <= meta["exact_cost"]["params"] <= 3e4           # inside the budget it was given

@@ -14,7 +14,7 @@ import time
 import numpy as np
 import pytest
 
-from tests.helpers import REPO, error_lines, make_image_tree, run_entry
+from tests.helpers import REPO, error_lines, make_image_tree, reordered_space, run_entry
 
 TIMEOUT = 300
 
@@ -157,14 +157,6 @@ def test_mismatched_checkpoint_is_refused_and_changes_nothing(runs, tree, tmp_pa
   assert _snapshot(copy) == before
 
 
-def _reordered_space():
-  from rc_darts_tf import search_space
-  record = search_space.DEFAULT.record()
-  ops = list(record["cell_ops"])
-  ops[4], ops[5] = ops[5], ops[4]
-  return {**record, "cell_ops": ops}
-
-
 def test_every_saved_file_of_a_search_records_its_space(runs):
   from rc_darts_tf import search_space
   whole, _, _ = runs
@@ -182,7 +174,7 @@ def test_a_run_record_of_another_op_order_is_refused_and_changes_nothing(runs, t
   shutil.copytree(whole, copy)
   record = json.loads((copy / "run.json").read_text())
   (copy / "run.json").write_text(json.dumps({**record,
-                                             "search_space": _reordered_space()}))
+                                             "search_space": reordered_space()}))
   before = _snapshot(copy)
   result = run_entry("rc_darts_tf.cli.search", *_args(tree, copy), timeout=TIMEOUT)
   assert result.returncode == 2, result.stderr[-2000:]

@@ -6,13 +6,7 @@ import json
 
 import pytest
 
-
-def _reordered_space():
-  from rc_darts_tf import search_space
-  record = search_space.DEFAULT.record()
-  ops = list(record["cell_ops"])
-  ops[4], ops[5] = ops[5], ops[4]
-  return {**record, "cell_ops": ops}
+from tests.helpers import reordered_space
 
 
 def test_a_checkpoint_of_another_op_order_is_refused(tmp_path):
@@ -27,7 +21,7 @@ def test_a_checkpoint_of_another_op_order_is_refused(tmp_path):
   saved = SearchCheckpoint(directory, net)
   saved.save(1, 0, {"note": 1})
   assert SearchCheckpoint(directory, net).restore() == {"note": 1}   # its own space: restored
-  saved.state.assign(json.dumps({"note": 1, "search_space": _reordered_space()}))
+  saved.state.assign(json.dumps({"note": 1, "search_space": reordered_space()}))
   saved.manager.save(checkpoint_number=2)
   with pytest.raises(SearchSpaceError) as info:
     SearchCheckpoint(directory, net).restore()
