@@ -32,7 +32,9 @@ def test_readme_shows_the_example_that_runs():
 
 
 def test_notebook_example_searches_trains_and_exports(tmp_path):
-  env = dict(os.environ, PYTHONPATH=REPO + os.pathsep + os.environ.get("PYTHONPATH", ""))
+  # MPLCONFIGDIR: under Bazel's sandbox HOME is read-only and matplotlib would warn about it
+  env = dict(os.environ, PYTHONPATH=REPO + os.pathsep + os.environ.get("PYTHONPATH", ""),
+             MPLCONFIGDIR=str(tmp_path / "matplotlib"))
   result = subprocess.run([sys.executable, EXAMPLE, str(tmp_path)], cwd=REPO, env=env,
                           capture_output=True, text=True, timeout=600)
   assert result.returncode == 0, result.stderr[-3000:]
