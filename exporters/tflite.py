@@ -45,11 +45,17 @@ def frozen_function(model):
   """The inference function at batch 1 as a concrete function. Converting it without the Keras
   model as trackable object makes the converter freeze the variables into constants directly,
   which is several times faster than `from_keras_model` (a SavedModel export) and gives the
-  same operators."""
+  same operators. A model of several inputs (exporters/latency_table.py's node sums) takes them
+  as positional arguments, in model.inputs' order."""
   import tensorflow as tf
-  shape = (1,) + tuple(int(d) for d in model.inputs[0].shape[1:])
-  function = tf.function(lambda images: model(images, training=False))
-  return function.get_concrete_function(tf.TensorSpec(shape, tf.float32, name="images"))
+  specs = [tf.TensorSpec((1,) + tuple(int(d) for d in inp.shape[1:]), tf.float32,
+                         name="images" if len(model.inputs) == 1 else f"input_{k}")
+           for k, inp in enumerate(model.inputs)]
+  if len(specs) == 1:
+    function = tf.function(lambda images: model(images, training=False))
+  else:
+    function = tf.function(lambda *inputs: model(list(inputs), training=False))
+  return function.get_concrete_function(*specs)
 
 
 def _converter(function):
@@ -71,7 +77,8 @@ def _converter(function):
 def convert(model, flavour: str, representative: Optional[np.ndarray] = None,
             pixel_input: bool = False) -> bytes:
   """The TFLite flatbuffer of `model` (a logits-only Keras model) in `flavour`. `representative`
-  (int8 only): images [N, H, W, 3] as the model takes them. `pixel_input`: the model takes raw
+  (int8 only): images [N, H, W, 3] as the model takes them (for a model of several inputs, a list
+  of one array [N, ...] per input). `pixel_input`: the model takes raw
   pixels in [0, 255], so the int8 file's input is uint8. Raises ConversionError; ValueError for
   an unknown flavour or int8 without representative images."""
   import tensorflow as tf
@@ -89,7 +96,8 @@ def convert(model, flavour: str, representative: Optional[np.ndarray] = None,
   elif flavour == "tflite_int8":
     if representative is None or len(representative) == 0:
       raise ValueError("int8 conversion needs representative images")
-    images = np.array(representative, np.float32)
+    images = np.array(representative[0] if len(model.inputs) > 1 else representative,
+                      np.float32)
     if pixel_input:
       # The uint8 input is the pixels as they are (scale 1, zero point 0) only when the calibrated
       # input range is exactly [0, 255]: one black and one white pixel in the first image make
@@ -97,7 +105,12 @@ def convert(model, flavour: str, representative: Optional[np.ndarray] = None,
       images[0, 0, 0, :] = 0.0
       images[0, 0, 1, :] = 255.0
     converter.optimizations = [tf.lite.Optimize.DEFAULT]
-    converter.representative_dataset = lambda: ([image[None]] for image in images)
+    if len(model.inputs) == 1:
+      converter.representative_dataset = lambda: ([image[None]] for image in images)
+    else:   # one array [N, ...] per input: the k-th sample is [a[k] for a in representative]
+      converter.representative_dataset = lambda: (
+          [np.asarray(a[k:k + 1], np.float32) for a in representative]
+          for k in range(len(representative[0])))
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
     converter.inference_input_type = tf.uint8 if pixel_input else tf.int8
     converter.inference_output_type = tf.int8

@@ -109,3 +109,16 @@ def search_batch(rng, batch=6, size=16, classes=3):
     return (rng.standard_normal((batch, size, size, 3)).astype(np.float32),
             rng.integers(0, classes, batch).astype(np.int32))
   return half(), half()
+
+
+def fake_latency_table(plan, space=None, fmt="tflite_int8", fit=None):
+  """A latency.LatencyTable for `plan`'s geometry whose every entry of `space` (default DARTS's)
+  has a distinct made-up ms in [0.001, 0.1) (seeded), so that a miscounted part shows."""
+  from rc_darts_tf import latency, search_space
+  entries = latency.space_entries(plan, space or search_space.DARTS, True)
+  rng = np.random.default_rng(0)
+  values = {e.key: float(v) for e, v in zip(entries, rng.uniform(0.001, 0.1, len(entries)))}
+  header = {"stem": plan.stem, "init_channels": plan.init_channels, "layers": plan.layers,
+            "image_size": plan.image_size, "num_classes": plan.num_classes, "pixels": True,
+            "format": fmt, "threads": 1, "runs": 10, "warmup": 1}
+  return latency.LatencyTable(header, values, fit or latency.Fit())
