@@ -20,27 +20,28 @@ def _bounds_validator(what):
 
 
 def define_bound_flags(flag_values=absl_flags.FLAGS, *, budget_params=None, budget_macs=None):
-  """--budget_params and --budget_macs alone (the tuner's hard budget)."""
+  """One --budget_<resource> flag ("LOW:HIGH") per resource of resources.REGISTRY (params, MACs,
+  latency in ms) and --latency_table, the table latency is priced with (the tuner's hard budget
+  too). `budget_params` / `budget_macs`: those flags' defaults."""
+  from rc_darts_tf import resources
   if already_defined(flag_values, "budget_params"):
     return
+  defaults = {"params": budget_params, "macs": budget_macs}
+  for resource in resources.REGISTRY:
+    absl_flags.DEFINE_string(resource.flag, defaults.get(resource.name), resource.help,
+                             flag_values=flag_values)
+    absl_flags.register_validator(resource.flag, _bounds_validator(resource.flag),
+                                  flag_values=flag_values)
   absl_flags.DEFINE_string(
-      "budget_params", budget_params,
-      "Parameter bounds LOW:HIGH, e.g. 1.8e5:2.0e5 (either end may be empty). Counted as trainable "
-      "weights of the inference network without the auxiliary head, BN γ/β included.",
+      "latency_table", None,
+      "Latency table (JSON, written by rc-darts-latency for the budget network's geometry and "
+      "the exported file's format): prices latency for --budget_latency_ms.",
       flag_values=flag_values)
-  absl_flags.register_validator("budget_params", _bounds_validator("budget_params"),
-                                flag_values=flag_values)
-  absl_flags.DEFINE_string(
-      "budget_macs", budget_macs,
-      "Multiply-accumulate bounds LOW:HIGH at batch 1, e.g. 2.8e7:3.3e7 (Conv2D, DepthwiseConv2D "
-      "and Dense).", flag_values=flag_values)
-  absl_flags.register_validator("budget_macs", _bounds_validator("budget_macs"),
-                                flag_values=flag_values)
 
 
 def define_budget_flags(flag_values=absl_flags.FLAGS, *, budget_params=None, budget_macs=None,
                         constraints="rc"):
-  """--budget_params, --budget_macs ("LOW:HIGH"), --constraints (rc or none) and the geometry
+  """The bound flags (define_bound_flags), --constraints (rc or none) and the geometry
   the budget is stated for (--budget_layers, --budget_channels, --budget_stem) on `flag_values`;
   a second call is a no-op."""
   define_bound_flags(flag_values, budget_params=budget_params, budget_macs=budget_macs)

@@ -59,16 +59,18 @@ class SearchResult:
 
 def search(dataset, budget_params: Optional[str] = None, budget_macs: Optional[str] = None,
            output_dir: Optional[str] = None, constraints: str = "rc", image_size: int = 0,
-           strategy=None, verbose: bool = True, **settings) -> SearchResult:
+           strategy=None, verbose: bool = True, budget_latency_ms: Optional[str] = None,
+           latency_table: Optional[str] = None, **settings) -> SearchResult:
   """Run an RC-DARTS search (the paper's phases I and II, then the derivation) on `dataset`
   (a data.Source from `load_dataset`, or its spec string) inside the budget
-  "LOW:HIGH" on params and/or MACs (either end may be empty: ":3e6"); `constraints="none"` runs
+  "LOW:HIGH" on params, MACs and/or latency in ms (either end may be empty: ":3e6"; latency
+  needs `latency_table`, rc-darts-latency's table of the budget network); `constraints="none"` runs
   plain first-order DARTS. `settings` are SearchConfig fields (epochs, init_channels, layers,
   levels, batch_size, search_space, ...; defaults are rc-darts-search's). Writes into
   `output_dir` (default: a new temporary directory) what rc-darts-search writes, without
   checkpoints. RcDartsError/BudgetError (one line) for a bad setting, a missing budget or one no
   genotype of the space can meet (the exact achievable range is named)."""
-  from rc_darts_tf import budget as budget_lib
+  from rc_darts_tf import budget as budget_lib, resources
   from rc_darts_tf.search import run as search_run
   fields = {f.name for f in dataclasses.fields(search_run.SearchConfig)}
   unknown = sorted(set(settings) - fields)
@@ -77,11 +79,12 @@ def search(dataset, budget_params: Optional[str] = None, budget_macs: Optional[s
                        f"{', '.join(sorted(fields))}")
   config = search_run.SearchConfig(**settings).check()
   if constraints == "none":
-    bounds = {"params": None, "macs": None}
+    bounds = {name: None for name in resources.NAMES}
   elif constraints == "rc":
     bounds = budget_lib.parse_budget(budget_params, budget_macs,
-                                     "search needs a budget: budget_params='LOW:HIGH' and/or "
-                                     "budget_macs='LOW:HIGH', or constraints='none'")
+                                     "search needs a budget: budget_params='LOW:HIGH', "
+                                     "budget_macs='LOW:HIGH' and/or budget_latency_ms='LOW:HIGH', "
+                                     "or constraints='none'", budget_latency_ms)
   else:
     raise RcDartsError(f"constraints={constraints!r}: choose 'rc' or 'none'")
   import keras
@@ -89,13 +92,15 @@ def search(dataset, budget_params: Optional[str] = None, budget_macs: Optional[s
   keras.utils.set_random_seed(config.seed)
   source = _source(dataset, image_size)
   plan = search_run.budget_plan(config, source.num_classes, source.image_size)
-  search_run.check_achievable(plan, bounds, config)
+  table = search_run.load_latency_table(latency_table, plan, bounds)
+  search_run.check_achievable(plan, bounds, config, table)
   out = os.path.abspath(output_dir or tempfile.mkdtemp(prefix="rc_darts_search_"))
   os.makedirs(out, exist_ok=True)
   started = time.perf_counter()
-  built = search_run.build(config, source, plan, bounds, strategy)
+  built = search_run.build(config, source, plan, bounds, strategy, table)
   settings_record = dict(dataclasses.asdict(config), dataset=source.name,
                          budget_params=budget_params, budget_macs=budget_macs,
+                         budget_latency_ms=budget_latency_ms, latency_table=latency_table,
                          constraints=constraints)
   # chief=False: no progress lines (the loop and the projections print only on the chief)
   loop, monitor, projection = search_run.attach(built, out, settings_record, chief=verbose)

@@ -58,13 +58,24 @@ def parse_bounds(text: str, what: str = "budget") -> Bounds:
   return Bounds(low, high)
 
 
-def parse_budget(params: Optional[str], macs: Optional[str],
-                 missing: str) -> Dict[str, Optional[Bounds]]:
-  """{"params": Bounds or None, "macs": Bounds or None} of --budget_params / --budget_macs texts
-  (None or "" = no bound on that resource). BudgetError naming the bad text (parse_bounds), or
-  `missing` when neither is given."""
-  budget = {"params": parse_bounds(params, "budget_params") if params else None,
-            "macs": parse_bounds(macs, "budget_macs") if macs else None}
+def parse_budget(params: Optional[str], macs: Optional[str], missing: str,
+                 latency_ms: Optional[str] = None) -> Dict[str, Optional[Bounds]]:
+  """{resource: Bounds or None} for every resource of resources.REGISTRY, from the
+  --budget_params / --budget_macs / --budget_latency_ms texts (None or "" = no bound on that
+  resource). BudgetError naming the bad text (parse_bounds), or `missing` when none is given."""
+  return parse_texts({"params": params, "macs": macs, "latency_ms": latency_ms}, missing)
+
+
+def parse_texts(texts: Dict[str, Optional[str]], missing: str) -> Dict[str, Optional[Bounds]]:
+  """{resource: Bounds or None} for every resource of resources.REGISTRY from {resource: text}
+  (absent, None or "" = no bound). BudgetError naming the bad text, or `missing` when none is
+  given; KeyError for a name that is not a resource."""
+  from rc_darts_tf import resources
+  unknown = set(texts) - set(resources.NAMES)
+  if unknown:
+    raise KeyError(f"unknown resources {sorted(unknown)}; known: {resources.NAMES}")
+  budget = {r.name: parse_bounds(texts[r.name], r.flag) if texts.get(r.name) else None
+            for r in resources.REGISTRY}
   if all(b is None for b in budget.values()):
     raise BudgetError(missing)
   return budget
@@ -76,10 +87,14 @@ def within(cost, budget: Dict[str, Optional[Bounds]]) -> bool:
 
 
 def describe(cost, budget: Dict[str, Optional[Bounds]]) -> str:
-  """'123,456 params in 100000:140000, 7,100,000 macs OUTSIDE :7e+06' (one part per resource)."""
+  """'123,456 params in 100000:140000, 7,100,000 macs OUTSIDE :7e+06' (one part per bounded
+  resource, and params and MACs always)."""
+  from rc_darts_tf import resources
   parts = []
   for resource, b in budget.items():
+    if b is None and resources.get(resource).table != "formula":
+      continue
     value = cost.get(resource)
     mark = "" if b is None else (" in " if b.contains(value) else " OUTSIDE ") + str(b)
-    parts.append(f"{value:,} {resource}{mark}")
+    parts.append(f"{resources.get(resource).format(value)} {resource}{mark}")
   return ", ".join(parts)

@@ -18,7 +18,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from rc_darts_tf import search_space
+from rc_darts_tf import resources, search_space
 # The cell topology and the cost formulas of layers and ops live in search_space (TensorFlow-free,
 # the search space as data); they are re-exported here, where every cost is computed.
 from rc_darts_tf.search_space import (  # noqa: F401
@@ -33,7 +33,9 @@ def count_weights(variables) -> int:
   SearchNetwork.count_weight_params and the exporters' BN count."""
   return int(sum(math.prod(int(d) for d in v.shape) for v in variables))
 
-RESOURCES = ("params", "macs")
+# Φ's rows, in the order of the registry (rc_darts_tf/resources.py): params, MACs, latency (ms)
+RESOURCES = resources.NAMES
+FORMULA_RESOURCES = tuple(r.name for r in resources.REGISTRY if r.table == "formula")
 
 # The default space's ops by name, in θ's column order, with their cost formulas.
 CELL_OP_COSTS = {op.name: op.cost for op in search_space.DEFAULT.cell_ops}
@@ -233,10 +235,11 @@ def preprocess_costs(cell: CellPlan, connection: Optional[str], affine=True) -> 
 class CostTables:
   """Per-resource tables: Φ_m(θ) = fixed[m] + Σ_g,e σ_ge u[m][g,e]·softmax(θ_g[e]) + u_conn[m]·p_c.
 
-  R = len(RESOURCES) = 2 (params, MACs), float64 counts: fixed [R] (stem, classifier and, when
-  the connection is not learned, DARTS's fixed preprocessing), cells [R, G, E, O] (cost of op o
-  on edge e summed over the cells of group g), connection [R, K] (the connection op's cost
-  summed over every cell; zeros when not learned).
+  R = len(RESOURCES) = 3 (params, MACs, latency in ms), float64: fixed [R] (stem, classifier
+  and, when the connection is not learned, DARTS's fixed preprocessing), cells [R, G, E, O] (cost
+  of op o on edge e summed over the cells of group g), connection [R, K] (the connection op's
+  cost summed over every cell; zeros when not learned). The latency rows come from
+  `latency_table` (latency.cost_arrays) and are zeros without one.
   """
 
   plan: NetworkPlan
@@ -245,14 +248,23 @@ class CostTables:
   cells: np.ndarray            # [R, G, E, O]   (G = levels + 1, last = reduce; O cell ops)
   connection: np.ndarray       # [R, K] (K connection ops; zeros when not learned)
   space: search_space.SearchSpace = search_space.DEFAULT   # whose ops the O and K columns are
+  latency_table: Optional[object] = None   # latency.LatencyTable of the latency rows, or None
+
+  @property
+  def priced(self) -> Tuple[str, ...]:
+    """The resources these tables price: every formula resource, latency with a table."""
+    return tuple(r.name for r in resources.REGISTRY
+                 if r.table == "formula" or self.latency_table is not None)
 
 
 def cost_tables(plan: NetworkPlan, learn_connection: bool,
-                space: search_space.SearchSpace = search_space.DEFAULT) -> CostTables:
-  """The tables u of Φ (RC-DARTS Eq. 6) for `plan`, R = resources (params, MACs): cells
-  [R, G, E, O] (O = the space's cell ops, θ's columns), connection [R, K] (K = its connection
-  ops; zeros without learn_connection, whose fixed preprocessing goes to `fixed`) and the fixed
-  part [R]."""
+                space: search_space.SearchSpace = search_space.DEFAULT,
+                latency_table=None) -> CostTables:
+  """The tables u of Φ (RC-DARTS Eq. 6) for `plan`, R = resources (params, MACs, latency ms):
+  cells [R, G, E, O] (O = the space's cell ops, θ's columns), connection [R, K] (K = its
+  connection ops; zeros without learn_connection, whose fixed preprocessing goes to `fixed`) and
+  the fixed part [R]. The latency rows are `latency_table`'s (a latency.LatencyTable measured
+  for `plan`'s geometry; latency.cost_arrays), zeros when None."""
   primitives = space.primitives
   connections = space.connection_primitives
   m = len(RESOURCES)
@@ -263,18 +275,23 @@ def cost_tables(plan: NetworkPlan, learn_connection: bool,
     for e in range(NUM_EDGES):
       for o, op in enumerate(primitives):
         cost = edge_op_cost(cell, e, op)
-        for r, resource in enumerate(RESOURCES):
-          cells[r, cell.group, e, o] += cost.get(resource)
+        for resource in FORMULA_RESOURCES:
+          cells[RESOURCES.index(resource), cell.group, e, o] += cost.get(resource)
     if learn_connection:
       for k, op in enumerate(connections):
         cost = preprocess_costs(cell, op)
-        for r, resource in enumerate(RESOURCES):
-          connection[r, k] += cost.get(resource)
+        for resource in FORMULA_RESOURCES:
+          connection[RESOURCES.index(resource), k] += cost.get(resource)
     else:
       fixed = fixed + preprocess_costs(cell, None)
-  return CostTables(plan, learn_connection,
-                    np.array([fixed.get(r) for r in RESOURCES], np.float64), cells, connection,
-                    space)
+  fixed = np.array([fixed.get(r) if r in FORMULA_RESOURCES else 0.0 for r in RESOURCES],
+                   np.float64)
+  if latency_table is not None:
+    from rc_darts_tf import latency
+    k = RESOURCES.index("latency_ms")
+    fixed[k], cells[k], connection[k] = latency.cost_arrays(latency_table, plan, space,
+                                                            learn_connection)
+  return CostTables(plan, learn_connection, fixed, cells, connection, space, latency_table)
 
 
 def edge_strength(probs: np.ndarray, none_index: int = 0) -> np.ndarray:
@@ -394,7 +411,7 @@ def achievable_range(tables: CostTables) -> np.ndarray:
   for r in range(len(RESOURCES)):
     low = high = tables.fixed[r]
     best_edge = tables.cells[r].max(-1)     # [G, E]: the dearest op of each edge
-    cheapest = tables.cells[r].min(-1)      # 'none' costs 0
+    cheapest = tables.cells[r][..., 1:].min(-1)   # the ops derivation can pick (not 'none')
     for start, end in NODE_EDGE_RANGES:
       high += np.sort(best_edge[:, start:end], axis=-1)[:, -2:].sum()
       low += np.sort(cheapest[:, start:end], axis=-1)[:, :2].sum()
@@ -527,9 +544,12 @@ def edge_log_weights_tf(theta_edges):
 
 def genotype_cost(plan: NetworkPlan, normal: Sequence[Sequence[Tuple[str, int]]],
                   reduce: Sequence[Tuple[str, int]], connection: Optional[str],
-                  affine=True) -> Cost:
+                  affine=True, latency_table=None) -> Cost:
   """Exact cost of the discrete network: `normal` holds one cell (8 (op, input) pairs, 2 per
-  node, DARTS order) per level; `reduce` one cell; `connection` an op or None (DARTS's fixed)."""
+  node, DARTS order) per level; `reduce` one cell; `connection` an op or None (DARTS's fixed).
+  With a `latency_table` (latency.LatencyTable of `plan`'s geometry) latency_ms is the table's
+  latency of it as Φ prices it (LatencyTable.linear_sum, fit applied: what the bound holds on),
+  else 0."""
   total = plan.stem_cost + plan.classifier_cost
   for cell in plan.cells:
     pairs = reduce if cell.reduction else normal[cell.group]
@@ -538,6 +558,9 @@ def genotype_cost(plan: NetworkPlan, normal: Sequence[Sequence[Tuple[str, int]]]
       j = k // 2
       edge = NODE_EDGE_RANGES[j][0] + i
       total = total + edge_op_cost(cell, edge, op, affine)
+  if latency_table is not None:
+    total = dataclasses.replace(total, latency_ms=latency_table.fit.apply(
+        latency_table.linear_sum(plan, normal, reduce, connection)))
   return total
 
 
@@ -547,9 +570,5 @@ def cell_edge_list(pairs: Sequence[Tuple[str, int]]) -> List[Tuple[int, int, str
 
 
 def fmt_count(value: float) -> str:
-  """1234567 -> '1.23M' (for people; files keep exact integers)."""
-  value = float(value)
-  for unit, scale in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
-    if abs(value) >= scale:
-      return f"{value / scale:.3g}{unit}"
-  return f"{value:.0f}" if math.isfinite(value) else str(value)
+  """1234567 -> '1.23M' (resources.fmt_count; for people, files keep exact integers)."""
+  return resources.fmt_count(value)

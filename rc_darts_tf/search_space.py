@@ -49,23 +49,30 @@ NODE_EDGE_RANGES = tuple((sum(NUM_INPUTS + k for k in range(j)),
 
 @dataclasses.dataclass(frozen=True)
 class Cost:
-  """Params (weights) and MACs (multiply-accumulates at batch 1) of a layer, op or network."""
+  """Params (weights) and MACs (multiply-accumulates at batch 1) of a layer, op or network, and
+  its latency in ms where a latency table priced it (costs.genotype_cost; 0 otherwise): one field
+  per resource of rc_darts_tf/resources.py."""
 
   params: int = 0
   macs: int = 0
+  latency_ms: float = 0.0
 
   def __add__(self, other):
-    return Cost(self.params + other.params, self.macs + other.macs)
+    return Cost(self.params + other.params, self.macs + other.macs,
+                self.latency_ms + other.latency_ms)
 
   def __mul__(self, k):
-    return Cost(self.params * k, self.macs * k)
+    return Cost(self.params * k, self.macs * k, self.latency_ms * k)
 
   def as_dict(self):
-    """{"params": weights count, "macs": MACs}, as ints."""
-    return {"params": int(self.params), "macs": int(self.macs)}
+    """{"params": weights count, "macs": MACs} as ints, and "latency_ms" when priced."""
+    counts = {"params": int(self.params), "macs": int(self.macs)}
+    if self.latency_ms:
+      counts["latency_ms"] = round(float(self.latency_ms), 6)
+    return counts
 
   def get(self, resource):
-    """The count of `resource` ("params" or "macs"); AttributeError for another name."""
+    """The value of `resource` (a name of resources.NAMES); AttributeError for another name."""
     return getattr(self, resource)
 
 

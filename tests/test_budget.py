@@ -48,9 +48,15 @@ def test_a_budget_from_flag_texts_and_whether_a_cost_is_inside():
   from rc_darts_tf import budget
   from rc_darts_tf.costs import Cost
   bounds = budget.parse_budget("1.0e5:1.4e5", ":7e6", "no budget")
-  assert bounds == {"params": budget.Bounds(1.0e5, 1.4e5), "macs": budget.Bounds(None, 7e6)}
+  assert bounds == {"params": budget.Bounds(1.0e5, 1.4e5), "macs": budget.Bounds(None, 7e6),
+                    "latency_ms": None}
   assert budget.parse_budget(None, "5", "no budget") == {"params": None,
-                                                         "macs": budget.Bounds(None, 5.0)}
+                                                         "macs": budget.Bounds(None, 5.0),
+                                                         "latency_ms": None}
+  assert budget.parse_budget(None, None, "no", latency_ms=":1.5")["latency_ms"] == budget.Bounds(
+      None, 1.5)
+  with pytest.raises(BudgetError, match="budget_latency_ms 'fast'"):
+    budget.parse_budget(None, None, "no", latency_ms="fast")
   with pytest.raises(BudgetError, match="^no budget$"):
     budget.parse_budget(None, "", "no budget")
   with pytest.raises(BudgetError, match="budget_macs 'x'"):

@@ -11,9 +11,10 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from rc_darts_tf import costs, ops
+from rc_darts_tf import costs, latency, ops
 from rc_darts_tf.budget import Bounds
 from rc_darts_tf.search import derive
+from tests.helpers import fake_latency_table
 
 NONE = ops.PRIMITIVES.index("none")
 
@@ -42,11 +43,19 @@ def _brute_force_phi(tables, thetas, theta_conn, derivable_only=False):
   return phi
 
 
+def _priced_tables(plan, learn_connection):
+  """costs.cost_tables with every resource priced: latency from helpers.fake_latency_table (made-up
+  ms per entry, a fit of slope 0.9 and intercept 0.05 ms), so the tests below hold Φ, Eq. 1 and
+  the derivation to the latency rows as to params and MACs."""
+  table = fake_latency_table(plan, fit=latency.Fit(0.9, 0.05))
+  return costs.cost_tables(plan, learn_connection, latency_table=table)
+
+
 @pytest.mark.parametrize("derivable_only", [False, True])
 @pytest.mark.parametrize("levels, learn_connection", [(1, False), (3, True), (2, True)])
 def test_phi_equals_brute_force_expectation(levels, learn_connection, derivable_only):
   plan = costs.network_plan(16, 8, levels)
-  tables = costs.cost_tables(plan, learn_connection)
+  tables = _priced_tables(plan, learn_connection)
   model = costs.CostModel(tables)
   rng = np.random.default_rng(levels)
   for _ in range(5):
@@ -76,16 +85,17 @@ def test_phi_is_differentiable_in_theta():
 def test_cost_tables_exact_cost_of_a_concentrated_theta():
   """When θ puts (almost) all weight on one op per edge, Φ tends to the discrete cost."""
   plan = costs.network_plan(16, 8, 2)
-  tables = costs.cost_tables(plan, True)
+  tables = _priced_tables(plan, True)
   rng = np.random.default_rng(3)
   thetas = np.zeros((3, 14, 8))
   chosen = rng.integers(1, 8, size=(3, 14))          # one non-'none' op per edge
   np.put_along_axis(thetas, chosen[..., None], 60 + rng.uniform(0, 5, (3, 14, 1)), axis=-1)
   conn = np.array([0.0, 0.0, 60.0, 0.0])
   genotype = derive.derive(thetas, conn, 2)
-  exact = costs.genotype_cost(plan, genotype.normal, genotype.reduce, genotype.connection)
+  exact = costs.genotype_cost(plan, genotype.normal, genotype.reduce, genotype.connection,
+                              latency_table=tables.latency_table)
   phi = costs.expected_cost_numpy(tables, thetas, conn)
-  np.testing.assert_allclose(phi, [exact.params, exact.macs], rtol=1e-6)
+  np.testing.assert_allclose(phi, [exact.get(r) for r in costs.RESOURCES], rtol=1e-6)
   assert genotype.connection == "group_conv_1x1_g2"
 
 
@@ -109,7 +119,7 @@ def test_phi_meets_the_eq1_cost_as_the_temperature_falls():
   """Φ (derivable ops) tends to the exact cost of the network Eq. 1 derives as τ -> 0, also on
   edges where 'none' holds most of the weight; Eq. 6 literally (derivable_only=False) does not."""
   plan = costs.network_plan(16, 8, 3, "cifar", 16, 10)
-  tables = costs.cost_tables(plan, True)
+  tables = _priced_tables(plan, True)
   rng = np.random.default_rng(4)
   theta = rng.normal(0, 1.0, (4, 14, 8))
   theta[..., NONE] += 3.0                        # 'none' leads every edge
@@ -149,12 +159,13 @@ def test_beta_enters_the_edge_strength_of_derivation_phi_and_eq1():
   assert genotype != derive.derive(theta, conn, temperature=0.7)    # β changed some edges
   # Φ's σ and the Eq. 1 cost follow the same strengths, in NumPy and in TensorFlow
   plan = costs.network_plan(8, 5, 2, "cifar", 16, 10)
-  tables = costs.cost_tables(plan, True)
+  tables = _priced_tables(plan, True)
   model = costs.CostModel(tables)
   np.testing.assert_allclose(
       model.expected(tf.constant(theta), tf.constant(conn), 0.7, theta_edges=tf.constant(beta)),
       costs.expected_cost_numpy(tables, theta, conn, 0.7, theta_edges=beta), rtol=1e-7)
-  exact = costs.genotype_cost(plan, genotype.normal, genotype.reduce, genotype.connection)
+  exact = costs.genotype_cost(plan, genotype.normal, genotype.reduce, genotype.connection,
+                              latency_table=tables.latency_table)
   np.testing.assert_allclose(costs.eq1_cost_numpy(tables, theta, conn, 0.7, theta_edges=beta),
                              [exact.get(r) for r in costs.RESOURCES])
   np.testing.assert_allclose(
@@ -187,7 +198,7 @@ def test_tf_mask_keeps_the_edges_derivation_keeps_at_sharp_temperature():
 def test_tf_phi_and_eq1_equal_numpy_at_sharp_temperature():
   theta = _theta()
   connection = np.array([0.0, 0.0, 0.0, 3.0], np.float32)
-  tables = costs.cost_tables(costs.network_plan(8, 5, 1, image_size=16), True)
+  tables = _priced_tables(costs.network_plan(8, 5, 1, image_size=16), True)
   model = costs.CostModel(tables)
   phi = model.expected(tf.constant(theta), tf.constant(connection), 0.03).numpy()
   eq1 = model.eq1(tf.constant(theta), tf.constant(connection), 0.03).numpy()

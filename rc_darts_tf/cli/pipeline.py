@@ -165,11 +165,11 @@ def main(argv):
     if os.path.exists(done):
       print(f"=== search: done earlier ({done}), not repeated")
     else:
-      budget = []
-      if FLAGS.budget_params:
-        budget.append(f"--budget_params={FLAGS.budget_params}")
-      if FLAGS.budget_macs:
-        budget.append(f"--budget_macs={FLAGS.budget_macs}")
+      from rc_darts_tf import resources
+      budget = [f"--{r.flag}={FLAGS[r.flag].value}" for r in resources.REGISTRY
+                if FLAGS[r.flag].value]
+      if FLAGS.latency_table:
+        budget.append(f"--latency_table={os.path.abspath(FLAGS.latency_table)}")
       common = data_args + [f"--batch_size={FLAGS.batch_size}", f"--budget_layers={FLAGS.layers}",
                             f"--budget_channels={FLAGS.init_channels}", *budget,
                             f"--output_dir={dirs['search']}"]
@@ -266,7 +266,7 @@ def _fmt(value, unit=""):
 
 def summary_markdown(s):
   """summary.md: the summary `s` (build_summary) as Markdown tables."""
-  from rc_darts_tf.costs import fmt_count
+  from rc_darts_tf import resources
   lines = ["# rc-darts pipeline summary", ""]
   budget = s.get("budget") or {}
   phi = s.get("phi_at_end") or {}
@@ -274,11 +274,12 @@ def summary_markdown(s):
   lines.append("| resource | budget | Φ at the end of the search | Eq. 1 network (exact) | "
                "derived network (exact) |")
   lines.append("| --- | --- | --- | --- | --- |")
-  for resource in ("params", "macs"):
-    eq1_text = f"{eq1[resource]:,}" if resource in eq1 else "–"
-    lines.append(f"| {resource} | {budget.get(resource) or 'none'} | "
-                 f"{fmt_count(phi[resource]) if resource in phi else '–'} | {eq1_text} | "
-                 f"{s['exact_cost'][resource]:,} |")
+  for resource in [r for r in resources.REGISTRY if r.name in s["exact_cost"]]:
+    name = resource.name
+    eq1_text = resource.format(eq1[name]) if name in eq1 else "–"
+    lines.append(f"| {name} | {budget.get(name) or 'none'} | "
+                 f"{resource.short(phi[name]) if name in phi else '–'} | {eq1_text} | "
+                 f"{resource.format(s['exact_cost'][name])} |")
   changes = s.get("budget_changes") or []
   lines += ["", ("The derived network is Eq. 1's genotype." if not changes else
                  f"Eq. 1's genotype was outside the budget; the exact-budget derivation changed "

@@ -5,7 +5,9 @@
 
 Phase I alternates an SGD step on the weights (training half) and an Adam step on θ (validation
 half); every --projection_interval steps after the warm start, phase II projects θ back inside the
-budget. --constraints=none runs plain first-order DARTS. Re-running with the same --output_dir
+budget. --budget_latency_ms=LOW:HIGH with --latency_table (rc-darts-latency's table for the budget
+network) bounds the exported TFLite file's latency in ms the same way. --constraints=none runs
+plain first-order DARTS. Re-running with the same --output_dir
 resumes from the newest checkpoint (other settings: refused unless --overwrite). --strategy picks
 the tf.distribute strategy; --batch_size is global. Writes into --output_dir:
   flags.txt                    the flags of the run (reusable with --flagfile)
@@ -54,6 +56,7 @@ SETTINGS = ("dataset", "batch_size", "seed", "learning_rate", "learning_rate_min
             "arch_learning_rate", "arch_weight_decay", "levels", "learn_connection",
             "projection_interval", "projection_iters", "projection_lr", "lambda_init",
             "lambda_decay", "warmup_steps", "derive", "constraints", "budget_params", "budget_macs",
+            "budget_latency_ms", "latency_table",
             "budget_layers", "budget_channels", "budget_stem", "image_size", "temperature_init",
             "temperature_final", "projection_method", "partial_channels", "mixed_precision",
             "search_space")
@@ -61,13 +64,14 @@ SETTINGS = ("dataset", "batch_size", "seed", "learning_rate", "learning_rate_min
 
 def budget_bounds():
   """{resource: Bounds or None} from the flags (validated by the flag validators already)."""
-  from rc_darts_tf.budget import parse_budget
+  from rc_darts_tf import resources
+  from rc_darts_tf.budget import parse_texts
   if FLAGS.constraints == "none":
-    return {"params": None, "macs": None}
-  return parse_budget(FLAGS.budget_params, FLAGS.budget_macs,
-                      "--constraints=rc needs a budget: --budget_params=LOW:HIGH and/or "
-                      "--budget_macs=LOW:HIGH (e.g. 1.8e5:2.0e5), or --constraints=none for "
-                      "plain DARTS")
+    return {name: None for name in resources.NAMES}
+  return parse_texts({r.name: FLAGS[r.flag].value for r in resources.REGISTRY},
+                     "--constraints=rc needs a budget: --budget_params=LOW:HIGH, "
+                     "--budget_macs=LOW:HIGH and/or --budget_latency_ms=LOW:HIGH (e.g. "
+                     "1.8e5:2.0e5), or --constraints=none for plain DARTS")
 
 
 def output_plan(out, settings, chief=True):
@@ -115,7 +119,8 @@ def main(argv):
                                       image_size=FLAGS.image_size)
   plan = search_run.budget_plan(config, facts.num_classes, facts.image_size, FLAGS.budget_layers,
                                 FLAGS.budget_channels, FLAGS.budget_stem)
-  search_run.check_achievable(plan, bounds, config)
+  latency_table = search_run.load_latency_table(FLAGS.latency_table, plan, bounds)
+  search_run.check_achievable(plan, bounds, config, latency_table)
   if facts.tree is not None:        # (tfds datasets: checked by SearchInput)
     dataset_check.check_halves(facts.name, len(facts.tree.train), FLAGS.batch_size,
                                FLAGS.train_portion)
@@ -129,7 +134,7 @@ def main(argv):
   chief = dist.is_chief(strategy)
 
   import keras
-  from rc_darts_tf import costs, data
+  from rc_darts_tf import costs, data, latency, resources
   from rc_darts_tf.search import checkpoint as ckpt
   from rc_darts_tf.search import step_sizes
   from rc_darts_tf.search.loop import NonFiniteError
@@ -138,7 +143,7 @@ def main(argv):
   keras.utils.set_random_seed(FLAGS.seed)
   source = data.load_source(FLAGS.dataset, data_dir=FLAGS.data_dir, manual_dir=FLAGS.manual_dir,
                             download=FLAGS.download, image_size=FLAGS.image_size, facts=facts)
-  search = search_run.build(config, source, plan, bounds, strategy)
+  search = search_run.build(config, source, plan, bounds, strategy, latency_table)
   model, inputs = search.model, search.inputs
   steps, total_steps = inputs.steps_per_epoch, search.total_steps
   arch_lr, projection_lr, warmup = search.arch_lr, search.projection_lr, search.warmup_steps
@@ -182,9 +187,16 @@ def main(argv):
       + (", mixed_float16 with loss scaling" if FLAGS.mixed_precision else "")
       + (", XLA (jit_compile)" if FLAGS.jit_compile else ""))
   for k, resource in enumerate(costs.RESOURCES):
+    if resource not in model.cost_tables.priced:
+      continue
     b = bounds.get(resource)
-    say(f"  Φ_{resource} {'now' if resumed else 'at start'} {costs.fmt_count(phi0[k])}"
+    say(f"  Φ_{resource} {'now' if resumed else 'at start'} "
+        f"{resources.get(resource).short(phi0[k])}"
         + (f", budget {b}" if b is not None else ", unconstrained"))
+  if latency_table is not None:
+    say(f"  latency priced by {FLAGS.latency_table} "
+        f"({latency.describe_geometry(latency_table.header)}; fit slope "
+        f"{latency_table.fit.slope:.3f} over {latency_table.fit.networks} networks)")
   rule = lambda given: "given" if given is not None else "rule 3e-4 x 19,550 / S"  # noqa: E731
   say(f"  θ: Adam lr {arch_lr:.3g} ({rule(FLAGS.arch_learning_rate)}, S = {total_steps} steps; "
       f"θ can travel ≈ {step_sizes.travel(arch_lr, total_steps):.2g}), softmax temperature τ "
@@ -222,14 +234,15 @@ def main(argv):
     print(line)
   eq1_meta = genotype.meta.get("eq1")
   eq1_cost = eq1_meta["exact_cost"] if eq1_meta else exact
-  print(f"  {'resource':<8} {'budget':>16} {'Φ at the end':>14} {'Eq. 1 network':>15} "
+  print(f"  {'resource':<10} {'budget':>16} {'Φ at the end':>14} {'Eq. 1 network':>15} "
         f"{'derived':>13}")
-  for resource in costs.RESOURCES:
+  for resource in model.cost_tables.priced:
     b = bounds.get(resource)
+    fmt = resources.get(resource).format
     verdict = "" if b is None else ("  inside" if b.contains(exact[resource]) else "  OUTSIDE")
-    print(f"  {resource:<8} {str(b) if b is not None else '-':>16} "
-          f"{genotype.meta['phi'][resource]:>14,.0f} {eq1_cost[resource]:>15,} "
-          f"{exact[resource]:>13,}{verdict}")
+    print(f"  {resource:<10} {str(b) if b is not None else '-':>16} "
+          f"{fmt(genotype.meta['phi'][resource]):>14} {fmt(eq1_cost[resource]):>15} "
+          f"{fmt(exact[resource]):>13}{verdict}")
   d = genotype.meta.get("decisiveness", {})
   if d:
     print(f"  θ decisiveness: the chosen op's weight averages {d['chosen_op_weight']:.2f} over the "

@@ -95,8 +95,15 @@ check(FLAGS, "layer_choices", lambda v: bool(v) and all(p.isdigit() and int(p) >
 
 
 def budget_of():
-  """The hard budget of --budget_params / --budget_macs; BudgetError when neither is given."""
+  """The hard budget of --budget_params / --budget_macs; BudgetError when neither is given, or
+  for --budget_latency_ms (the tuner prices params and MACs only, so far)."""
   from rc_darts_tf.budget import parse_budget
+  from rc_darts_tf.errors import BudgetError
+  if FLAGS.budget_latency_ms:
+    raise BudgetError(f"--budget_latency_ms={FLAGS.budget_latency_ms}: rc-darts-tune bounds "
+                      "params and MACs only; search with the latency bound (rc-darts-search "
+                      "--budget_latency_ms --latency_table) and tune within --budget_params / "
+                      "--budget_macs")
   return parse_budget(FLAGS.budget_params, FLAGS.budget_macs,
                       "a hard budget is required: --budget_params=LOW:HIGH and/or "
                       "--budget_macs=LOW:HIGH (either end may be empty, e.g. :2.0e5)")

@@ -11,7 +11,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from rc_darts_tf import costs, io_utils, search_space
+from rc_darts_tf import costs, io_utils, resources, search_space
 from rc_darts_tf.budget import Bounds
 from rc_darts_tf.genotype import save as save_genotype
 from rc_darts_tf.search import derive
@@ -86,12 +86,17 @@ class ProjectionSchedule(keras.callbacks.Callback):
     if self.verbose:
       print(f"\n  {'final ' if final else ''}projection at step {self.step}: {int(iters)} "
             f"iterations, τ={tau:.3g}, "
-            + ", ".join(f"Φ_{r} {costs.fmt_count(before[k])} -> {costs.fmt_count(phi[k])} "
-                        f"(Eq. 1 network {costs.fmt_count(eq1_before[k])} -> "
-                        f"{costs.fmt_count(eq1[k])})"
-                        for k, r in enumerate(costs.RESOURCES))
+            + ", ".join(f"Φ_{r} {short(r, before[k])} -> {short(r, phi[k])} "
+                        f"(Eq. 1 network {short(r, eq1_before[k])} -> {short(r, eq1[k])})"
+                        for k, r in enumerate(costs.RESOURCES)
+                        if r in self.model.cost_tables.priced)
             + (" (feasible" if bool(feasible) else " (NOT feasible yet")
             + ("; Eq. 1 network inside)" if eq1_feasible else "; Eq. 1 network outside)"))
+
+
+def short(resource: str, value: float) -> str:
+  """A value of `resource` for a progress line (resources.Resource.short)."""
+  return resources.get(resource).short(value)
 
 
 class SearchMonitor(keras.callbacks.Callback):
@@ -169,12 +174,14 @@ class SearchMonitor(keras.callbacks.Callback):
                                   space=model.search_space)
       changes, seconds = [], None
     probs, conn_probs = model.softmax_weights()
-    eq1 = derive.describe(eq1, self.plan, self.bounds, phi, self.settings)
+    latency_table = model.cost_tables.latency_table
+    phi = {r: v for r, v in phi.items() if r in model.cost_tables.priced}
+    eq1 = derive.describe(eq1, self.plan, self.bounds, phi, self.settings, latency_table)
     decisiveness = derive.decisiveness(eq1, probs, conn_probs)
     if final is eq1:
       eq1.meta.update({"derivation": "eq1", "temperature": tau, "decisiveness": decisiveness})
       return eq1
-    final = derive.describe(final, self.plan, self.bounds, phi, self.settings)
+    final = derive.describe(final, self.plan, self.bounds, phi, self.settings, latency_table)
     final.meta.update({
         "derivation": "eq1+exact_budget", "temperature": tau, "decisiveness": decisiveness,
         "budget_changes": changes, "milp_seconds": round(seconds, 4),
@@ -206,8 +213,8 @@ class SearchMonitor(keras.callbacks.Callback):
     save_genotype(genotype, os.path.join(self.output_dir, f"genotype_epoch_{epoch + 1:03d}.json"))
 
   def save_histories(self, path):
-    """For plots (npz, atomic): phi [S, 6] = (step, Φ params, Φ MACs, Eq. 1 params, Eq. 1 MACs,
-    τ) every `every_n_steps` steps; theta_softmax [epochs, G, E, O] = softmax(θ / τ) per epoch
+    """For plots (npz, atomic): phi [S, 2 + 2R] = (step, Φ [R], Eq. 1 cost [R], τ) every
+    `every_n_steps` steps (R = costs.RESOURCES: params, MACs, latency in ms, 0 when not priced); theta_softmax [epochs, G, E, O] = softmax(θ / τ) per epoch
     (O columns in the order of `search_space`, the space's record as JSON)."""
     # the search network's space; histories kept without one (a monitor not yet set on a model)
     # are DARTS's

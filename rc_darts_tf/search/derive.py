@@ -21,7 +21,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from rc_darts_tf import costs
+from rc_darts_tf import costs, resources
 # The op names (the order of θ's columns) come from costs.py, which holds them without TensorFlow,
 # so budgets and genotypes can be checked before TensorFlow is imported.
 from rc_darts_tf import search_space as search_space_lib
@@ -72,17 +72,21 @@ def derive(theta_cells: np.ndarray, theta_connection: Optional[np.ndarray] = Non
 
 
 def describe(genotype: Genotype, plan: costs.NetworkPlan, bounds: Dict[str, Optional[Bounds]],
-             phi: Optional[Dict[str, float]] = None, settings: Optional[dict] = None) -> Genotype:
+             phi: Optional[Dict[str, float]] = None, settings: Optional[dict] = None,
+             latency_table=None) -> Genotype:
   """Fill genotype.meta: settings, budget, Φ at the end, the exact cost of the discrete network
-  at the budget's geometry, whether it is inside the budget, and warnings."""
-  exact = costs.genotype_cost(plan, genotype.normal, genotype.reduce, genotype.connection)
+  at the budget's geometry (its latency too with a `latency_table`: costs.genotype_cost), whether
+  it is inside the budget, and warnings."""
+  exact = costs.genotype_cost(plan, genotype.normal, genotype.reduce, genotype.connection,
+                              latency_table=latency_table)
   budget = {r: str(b) for r, b in bounds.items() if b is not None}
   inside = {r: bool(b.contains(exact.get(r))) for r, b in bounds.items() if b is not None}
   warnings = []
   for resource, ok in inside.items():
     if not ok:
       warnings.append(
-          f"the derived network's exact {resource} ({exact.get(resource):,}) is outside the "
+          f"the derived network's exact {resource} "
+          f"({resources.get(resource).format(exact.get(resource))}) is outside the "
           f"budget {budget[resource]}: the search bounds the expected cost Φ, not the cost "
           "of the argmax network; --derive=budget (the default) derives the most likely "
           "genotype inside the budget")
@@ -180,15 +184,20 @@ def solve_milp(logp: np.ndarray, cost: np.ndarray, fixed: np.ndarray, low: np.nd
   for m in range(cost.shape[0]):
     if not (np.isfinite(low[m]) or np.isfinite(high[m])):
       continue
-    # costs are integers: tighten to the integers inside the bound, and scale the row to O(1)
-    scale = max(abs(high[m]) if np.isfinite(high[m]) else abs(low[m]), 1.0)
+    # counts (params, MACs) are integers: tighten to the integers inside the bound (not for a
+    # resource in ms); scale the row to O(1)
+    scale = abs(high[m]) if np.isfinite(high[m]) else abs(low[m])
+    scale = scale if scale > 0 else 1.0
     row = np.zeros(n)
     row[:n_x] = cost[m][selectable]
     if k:
       row[n_x:] = conn_cost[m]
+    whole = bool(np.all(row == np.round(row)) and fixed[m] == np.round(fixed[m]))
+    low_m = np.ceil(low[m] - 1e-9) if whole else low[m]
+    high_m = np.floor(high[m] + 1e-9) if whole else high[m]
     rows.append(row / scale)
-    lo.append((np.ceil(low[m] - 1e-9) - fixed[m]) / scale if np.isfinite(low[m]) else -np.inf)
-    hi.append((np.floor(high[m] + 1e-9) - fixed[m]) / scale if np.isfinite(high[m]) else np.inf)
+    lo.append((low_m - fixed[m]) / scale if np.isfinite(low[m]) else -np.inf)
+    hi.append((high_m - fixed[m]) / scale if np.isfinite(high[m]) else np.inf)
   result = milp(objective, integrality=np.ones(n), bounds=VarBounds(0, 1),
                 constraints=LinearConstraint(np.array(rows), np.array(lo), np.array(hi)),
                 options={"presolve": True, "mip_rel_gap": 1e-9})
@@ -279,8 +288,10 @@ def infeasible_message(tables: costs.CostTables, bounds: Dict[str, Optional[Boun
   plan = tables.plan
   given = ", ".join(f"--budget_{r}={bounds[r]}" for r in costs.RESOURCES
                     if bounds.get(r) is not None)
-  span = ", ".join(f"{'its ' if k == 0 else ''}{r} lie in [{ranges[k, 0]:,.0f}, "
-                   f"{ranges[k, 1]:,.0f}]" for k, r in enumerate(costs.RESOURCES))
+  shown = [(k, resources.get(r)) for k, r in enumerate(costs.RESOURCES) if r in tables.priced]
+  span = ", ".join(f"{'its ' if n == 0 else ''}{res.name} lie in "
+                   f"[{res.format(ranges[k, 0])}, {res.format(ranges[k, 1])}]"
+                   for n, (k, res) in enumerate(shown))
   return (f"{given} cannot be met by any genotype of this search space: {span} (budget "
           f"network: {plan.layers} cells, C={plan.init_channels}, {plan.stem} stem, "
           f"{plan.image_size}x{plan.image_size}, {plan.levels} levels, connection "
@@ -296,7 +307,15 @@ def check_feasible(tables: costs.CostTables, bounds: Dict[str, Optional[Bounds]]
   # One resource alone out of reach, or every bound wider than the space: decided by the exact
   # per-resource range, without the solver (nor scipy's import, ~0.7 s), so a refusal is quick.
   ranges = costs.achievable_range(tables)
-  if np.any(np.ceil(low - 1e-9) > ranges[:, 1]) or np.any(np.floor(high + 1e-9) < ranges[:, 0]):
+  whole = np.array([resources.get(r).integer for r in costs.RESOURCES])
+  low_reach = np.where(whole, np.ceil(low - 1e-9), low)       # counts are whole numbers
+  high_reach = np.where(whole, np.floor(high + 1e-9), high)
+  unpriced = [r for r in costs.RESOURCES if bounds.get(r) is not None and r not in tables.priced]
+  if unpriced:
+    raise BudgetError(f"--budget_{unpriced[0]}={bounds[unpriced[0]]}: the budget network's "
+                      f"{unpriced[0]} is not priced (give --latency_table, measured for it with "
+                      "rc-darts-latency)")
+  if np.any(low_reach > ranges[:, 1]) or np.any(high_reach < ranges[:, 0]):
     raise BudgetError(infeasible_message(tables, bounds))
   if np.all(low <= ranges[:, 0]) and np.all(high >= ranges[:, 1]):
     return
@@ -318,7 +337,8 @@ def derive_in_budget(theta_cells: np.ndarray, theta_connection: Optional[np.ndar
   """
   eq1 = derive(theta_cells, theta_connection, temperature=temperature, theta_edges=theta_edges,
                space=tables.space)
-  cost = costs.genotype_cost(tables.plan, eq1.normal, eq1.reduce, eq1.connection)
+  cost = costs.genotype_cost(tables.plan, eq1.normal, eq1.reduce, eq1.connection,
+                             latency_table=tables.latency_table)
   if within(cost, bounds):
     return eq1, eq1, [], None
   started = time.perf_counter()

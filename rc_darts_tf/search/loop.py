@@ -22,11 +22,11 @@ from typing import Callable, Optional
 import numpy as np
 import tensorflow as tf
 
-from rc_darts_tf import costs
+from rc_darts_tf import costs, resources
 from rc_darts_tf import distribute as dist
 
-LOG_NAMES = ("loss", "acc", "arch_loss", "arch_acc", "phi_params", "phi_macs", "eq1_params",
-             "eq1_macs", "feasible", "temperature")
+LOG_NAMES = ("loss", "acc", "arch_loss", "arch_acc", *(f"phi_{r}" for r in costs.RESOURCES),
+             *(f"eq1_{r}" for r in costs.RESOURCES), "feasible", "temperature")
 
 
 class NonFiniteError(Exception):
@@ -187,18 +187,20 @@ class SearchLoop:
         now = self.model.phi().numpy(), self.model.eq1_cost().numpy()
         self._print(f"epoch {epoch + 1}/{self.epochs}: " + ", ".join(
             f"{k} {epoch_logs[k]:.4f}" for k in ("loss", "acc", "arch_loss", "arch_acc")) +
-            ", " + ", ".join(f"Φ_{r} {costs.fmt_count(now[0][k])} (Eq. 1 network "
-                             f"{costs.fmt_count(now[1][k])})"
-                             for k, r in enumerate(costs.RESOURCES)) +
+            ", " + ", ".join(f"Φ_{r} {resources.get(r).short(now[0][k])} (Eq. 1 network "
+                             f"{resources.get(r).short(now[1][k])})"
+                             for k, r in enumerate(costs.RESOURCES)
+                             if r in self.model.cost_tables.priced) +
             f", τ {float(self.model.temperature()):.3g}")
 
   def _progress(self, epoch, in_epoch, steps, logs, seconds):
     self._print(f"  epoch {epoch + 1}/{self.epochs} step {in_epoch}/{steps} (global "
                 f"{self.global_step}): loss {logs['loss']:.4f} acc {logs['acc']:.3f} arch_loss "
-                f"{logs['arch_loss']:.4f}, Φ_params {costs.fmt_count(logs['phi_params'])} (Eq. 1 "
-                f"{costs.fmt_count(logs['eq1_params'])}), Φ_macs "
-                f"{costs.fmt_count(logs['phi_macs'])} (Eq. 1 {costs.fmt_count(logs['eq1_macs'])}),"
-                f" τ {logs['temperature']:.3g}, {seconds:.1f} s")
+                f"{logs['arch_loss']:.4f}, " + ", ".join(
+                    f"Φ_{r} {resources.get(r).short(logs[f'phi_{r}'])} (Eq. 1 "
+                    f"{resources.get(r).short(logs[f'eq1_{r}'])})"
+                    for r in self.model.cost_tables.priced if f"phi_{r}" in logs) +
+                f", τ {logs['temperature']:.3g}, {seconds:.1f} s")
 
   def _print(self, line):
     if self.chief and self.out is not None:

@@ -111,22 +111,41 @@ def budget_plan(config: SearchConfig, num_classes: int, image_size: int, budget_
 
 
 def check_achievable(plan: costs.NetworkPlan, bounds: Dict[str, Optional[Bounds]],
-                     config: SearchConfig):
-  """The cost tables u of the space at `plan` ([G, E, O] per resource, costs.cost_tables), after
-  refusing bounds no genotype of the space meets (BudgetError naming the achievable range; the
-  derivation's MILP, derive.check_feasible)."""
+                     config: SearchConfig, latency_table=None):
+  """The cost tables u of the space at `plan` ([G, E, O] per resource, costs.cost_tables; the
+  latency rows from `latency_table`), after refusing bounds no genotype of the space meets
+  (BudgetError naming the achievable range; the derivation's MILP, derive.check_feasible)."""
   from rc_darts_tf.search import derive
   tables = costs.cost_tables(plan, config.learn_connection,
-                             search_space_lib.get(config.search_space))
+                             search_space_lib.get(config.search_space), latency_table)
   derive.check_feasible(tables, bounds)
   return tables
 
 
+def load_latency_table(path: Optional[str], plan: costs.NetworkPlan,
+                       bounds: Dict[str, Optional[Bounds]]):
+  """The latency.LatencyTable at `path` checked against the budget network `plan` (None without
+  a path). LatencyTableError (a BudgetError-like one-line refusal) for a bad file or another
+  geometry; BudgetError when latency is bounded without a table."""
+  from rc_darts_tf import latency
+  if not path:
+    if bounds.get("latency_ms") is not None:
+      raise BudgetError(f"--budget_latency_ms={bounds['latency_ms']} needs --latency_table: a "
+                        "table measured for the budget network with rc-darts-latency "
+                        f"--init_channels={plan.init_channels} --layers={plan.layers} "
+                        f"--image_size={plan.image_size} --num_classes={plan.num_classes}")
+    return None
+  table = latency.load(path)
+  latency.check_geometry(table, plan)
+  return table
+
+
 def build(config: SearchConfig, source, plan: costs.NetworkPlan,
-          bounds: Dict[str, Optional[Bounds]], strategy=None) -> Search:
+          bounds: Dict[str, Optional[Bounds]], strategy=None, latency_table=None) -> Search:
   """The compiled SearchNetwork (SGD with a cosine schedule on w, Adam on θ) under `strategy`
   (default: tf.distribute's default strategy) and the search input over `source`
-  (data.Source; halves of its training split, search/inputs.py). The caller seeds Keras
+  (data.Source; halves of its training split, search/inputs.py); Φ prices latency with
+  `latency_table` (latency.LatencyTable of `plan`'s geometry) when given. The caller seeds Keras
   (keras.utils.set_random_seed(config.seed)) before loading the data, as rc-darts-search does."""
   import keras
   import tensorflow as tf
@@ -152,7 +171,8 @@ def build(config: SearchConfig, source, plan: costs.NetworkPlan,
         lambda_decay=config.lambda_decay, seed=config.seed,
         temperature_init=config.temperature_init, temperature_final=config.temperature_final,
         total_steps=total_steps, projection_method=config.projection_method,
-        partial_channels=config.partial_channels, search_space=space)
+        partial_channels=config.partial_channels, search_space=space,
+        latency_table=latency_table)
     schedule = keras.optimizers.schedules.CosineDecay(
         config.learning_rate, decay_steps=max(1, total_steps),
         alpha=config.learning_rate_min / config.learning_rate)

@@ -13,7 +13,7 @@ The temperature τ is annealed exponentially over the search, τ(t) = τ_0 · (�
 step t of T (`temperature_init` τ_0, `temperature_final` τ_1, `total_steps` T; t is the weight
 optimizer's iteration count, so a resumed search continues the schedule): as τ falls the mixed ops
 and Φ concentrate on the op derivation will pick, so Φ ends close to the exact cost of the network
-Eq. 1 derives (logged next to Φ every step as eq1_params, eq1_macs).
+Eq. 1 derives (logged next to Φ every step as eq1_<resource>).
 They are owned by a second optimizer (`arch_optimizer`, Adam). One search_step (traced once; run
 under any tf.distribute strategy by search/loop.py, or by Keras's fit through train_step) does:
   1. SGD with momentum on the weights w with a training batch (DARTS: L2 weight decay added to the
@@ -22,7 +22,8 @@ under any tf.distribute strategy by search/loop.py, or by Keras's fit through tr
 With several replicas both gradients are averaged over the replicas (and batch norm uses the
 global batch's statistics), so the step equals one device's on the same global batch.
 The dataset yields ((x_train, y_train), (x_val, y_val)). Metrics: loss, acc (weights batch),
-arch_loss, arch_acc (architecture batch, training-mode BN), phi_params, phi_macs (Φ at the step),
+arch_loss, arch_acc (architecture batch, training-mode BN), phi_<resource> (Φ at the step, one per
+costs.RESOURCES),
 feasible (1 when Φ is inside the bounds).
 """
 
@@ -71,7 +72,7 @@ class SearchNetwork(keras.Model):
                temperature_init=hparams.TEMPERATURE_INIT,
                temperature_final=hparams.TEMPERATURE_FINAL, total_steps=None,
                projection_method=hparams.PROJECTION_METHOD, partial_channels=1, search_space=None,
-               **kwargs):
+               latency_table=None, **kwargs):
     # θ stays float32 under mixed precision: the model does not autocast its own variables (θ);
     # its layers (stem, cells, classifier) follow the dtype policy.
     kwargs.setdefault("autocast", False)
@@ -97,7 +98,9 @@ class SearchNetwork(keras.Model):
     self.grad_clip = grad_clip
     # Φ is stated for the network the user deploys (default: this search network's geometry).
     self.budget_plan = budget_plan or self.plan
-    self.cost_tables = costs.cost_tables(self.budget_plan, learn_connection, self.search_space)
+    # latency (ms) is priced with a latency.LatencyTable of the budget network's geometry
+    self.cost_tables = costs.cost_tables(self.budget_plan, learn_connection, self.search_space,
+                                         latency_table)
     self.cost_model = costs.CostModel(self.cost_tables)
     (stem,) = costs.stem_convs("cifar", init_channels)     # DARTS's search network: CIFAR stem
     self.stem_conv = keras.layers.Conv2D(stem.c_out, 3, stem.stride, padding="same",
@@ -126,8 +129,9 @@ class SearchNetwork(keras.Model):
                                      self.theta_connection if learn_connection else None,
                                      self.theta_edges)
     self.trackers = {name: keras.metrics.Mean(name=name) for name in
-                     ("loss", "acc", "arch_loss", "arch_acc", "phi_params", "phi_macs",
-                      "eq1_params", "eq1_macs", "feasible", "temperature")}
+                     ("loss", "acc", "arch_loss", "arch_acc",
+                      *(f"phi_{r}" for r in costs.RESOURCES),
+                      *(f"eq1_{r}" for r in costs.RESOURCES), "feasible", "temperature")}
     self.arch_optimizer = None
     self._grad_fn = None
 
@@ -239,7 +243,7 @@ class SearchNetwork(keras.Model):
   @property
   def metrics(self):
     """The keras.metrics.Mean trackers train_step updates: loss, acc, arch_loss, arch_acc,
-    phi_params, phi_macs, eq1_params, eq1_macs, feasible, temperature."""
+    phi_<resource>, eq1_<resource> (costs.RESOURCES), feasible, temperature."""
     return list(self.trackers.values())
 
   def _loss_and_grads(self, x, y, tau, scale=None):
@@ -273,8 +277,8 @@ class SearchNetwork(keras.Model):
     Runs in replica context (the default strategy's, or inside `strategy.run`): the gradients of
     w and θ are averaged over the replicas before clipping and weight decay, so every replica
     applies the same update and a step equals one device's on the same global batch. Returns
-    the step's logs, averaged over replicas: loss, acc, arch_loss, arch_acc, phi_params,
-    phi_macs (Φ after the step), eq1_params, eq1_macs (exact cost of the Eq. 1 network after the
+    the step's logs, averaged over replicas: loss, acc, arch_loss, arch_acc, phi_<resource>
+    (Φ after the step), eq1_<resource> (exact cost of the Eq. 1 network after the
     step), temperature (τ after the step), feasible (1.0 when Φ is inside the bounds) and finite
     (1.0 when the losses and θ are finite).
     """
@@ -315,7 +319,8 @@ class SearchNetwork(keras.Model):
     finite = tf.reduce_all([tf.math.is_finite(loss), tf.math.is_finite(arch_loss)] +
                            [tf.reduce_all(tf.math.is_finite(v)) for v in a_vars])
     return {"loss": loss, "acc": acc, "arch_loss": arch_loss, "arch_acc": arch_acc,
-            "phi_params": phi[0], "phi_macs": phi[1], "eq1_params": eq1[0], "eq1_macs": eq1[1],
+            **{f"phi_{r}": phi[k] for k, r in enumerate(costs.RESOURCES)},
+            **{f"eq1_{r}": eq1[k] for k, r in enumerate(costs.RESOURCES)},
             "temperature": tau_after,
             "feasible": tf.cast(self.projection.feasible(phi), tf.float32),
             "finite": tf.cast(finite, tf.float32)}

@@ -5,14 +5,35 @@ from typing import Dict, Optional, Sequence, Tuple
 
 import numpy as np
 
-from rc_darts_tf import costs
+from rc_darts_tf import costs, resources
 from rc_darts_tf.visualize.style import (
     CELL_PRIMITIVES, NUM_NODES, _plt, _style, op_color, op_linestyle)
 
 
-def _count_formatter():
+def _count_formatter(resource: str = "params"):
   from matplotlib.ticker import FuncFormatter
+  if not resources.get(resource).integer:
+    return FuncFormatter(lambda v, _: f"{v:.3g}")
   return FuncFormatter(lambda v, _: costs.fmt_count(v) if v else "0")
+
+
+def phi_columns(width: int) -> Tuple[str, ...]:
+  """The resources of a search_history 'phi' array `width` columns wide: [n, 1 + M] or
+  [n, 2 + 2M] with M = len(costs.RESOURCES), or M = 2 (params, MACs) for searches written before
+  latency was a resource. ValueError for another width."""
+  for m in (len(costs.RESOURCES), 2):
+    if width in (1 + m, 2 + 2 * m):
+      return costs.RESOURCES[:m]
+  raise ValueError(f"a 'phi' history is [steps, 1 + M] or [steps, 2 + 2M] wide, got {width}")
+
+
+def shown_resources(phi: np.ndarray, bounds) -> Tuple[str, ...]:
+  """The resources a picture of `phi` shows: params and MACs always, another (latency) when it
+  is bounded or its Φ is not all zeros (it was priced)."""
+  names = phi_columns(phi.shape[-1])
+  return tuple(r for k, r in enumerate(names)
+               if resources.get(r).table == "formula" or (bounds or {}).get(r) is not None
+               or np.any(phi[:, 1 + k] != 0))
 
 
 def phi_figure(phi: np.ndarray, bounds: Optional[Dict[str, object]] = None,
@@ -32,11 +53,14 @@ def phi_figure(phi: np.ndarray, bounds: Optional[Dict[str, object]] = None,
   plt = _plt()
   from matplotlib.lines import Line2D
   from matplotlib.patches import Patch
-  m = len(costs.RESOURCES)
   phi = np.asarray(phi, np.float64)
-  phi = phi.reshape(-1, phi.shape[-1] if phi.ndim == 2 and phi.shape[-1] in (1 + m, 2 + 2 * m)
-                    else 1 + m)
+  try:
+    m = len(phi_columns(phi.shape[-1] if phi.ndim == 2 else -1))
+  except ValueError:
+    m = len(costs.RESOURCES)
+    phi = phi.reshape(-1, 1 + m)
   eq1_line = phi[:, 1 + m:1 + 2 * m] if phi.shape[1] == 2 + 2 * m else None
+  panels = shown_resources(phi, bounds)
   bounds = bounds or {}
   projections = list(projections)
   steps = phi[:, 0]
@@ -44,10 +68,12 @@ def phi_figure(phi: np.ndarray, bounds: Optional[Dict[str, object]] = None,
   last = max(known) if known else 1.0
   proj_color = "#7B3294"
   with _style():
-    fig, axes = plt.subplots(len(costs.RESOURCES), 1, sharex=True, layout="constrained",
-                             figsize=(8.0, 2.6 * len(costs.RESOURCES) + 0.7))
+    fig, axes = plt.subplots(len(panels), 1, sharex=True, layout="constrained",
+                             figsize=(8.0, 2.6 * len(panels) + 0.7))
     handles = {}
-    for k, (ax, resource) in enumerate(zip(np.atleast_1d(axes), costs.RESOURCES)):
+    for ax, resource in zip(np.atleast_1d(axes), panels):
+      k = costs.RESOURCES.index(resource)
+      short = resources.get(resource).short
       values = phi[:, 1 + k]
       shown = list(values) + (list(eq1_line[:, k]) if eq1_line is not None else [])
       b = bounds.get(resource)
@@ -71,11 +97,11 @@ def phi_figure(phi: np.ndarray, bounds: Optional[Dict[str, object]] = None,
           if v is not None:
             ax.axhline(v, color="#1B9E77", lw=1.1, ls="--", zorder=2)    # above the grid
         if low is not None and high is not None:
-          text = f"{costs.fmt_count(low)} – {costs.fmt_count(high)}"
+          text = f"{short(low)} – {short(high)}"
         elif high is not None:
-          text = f"≤ {costs.fmt_count(high)}"
+          text = f"≤ {short(high)}"
         else:
-          text = f"≥ {costs.fmt_count(low)}"
+          text = f"≥ {short(low)}"
         handles["band"] = Patch(fc="#1B9E77", alpha=0.3, ec="#1B9E77", ls="--",
                                 label="budget (allowed range)")
         ax.set_title(f"budget {text}", loc="right", fontsize=9, color="#11694F", pad=3)
@@ -111,9 +137,9 @@ def phi_figure(phi: np.ndarray, bounds: Optional[Dict[str, object]] = None,
         handles["eq1"] = Line2D([], [], ls="", marker="X", color="#555555", ms=8,
                                 label="Eq. 1 network before the exact-budget derivation")
       ax.set_ylim(ylo, yhi)
-      ax.yaxis.set_major_formatter(_count_formatter())
-      ax.set_ylabel({"params": "parameters", "macs": "multiply-adds (MACs)"}.get(resource,
-                                                                              resource))
+      ax.yaxis.set_major_formatter(_count_formatter(resource))
+      ax.set_ylabel({"params": "parameters", "macs": "multiply-adds (MACs)",
+                     "latency_ms": "latency (ms)"}.get(resource, resource))
       ax.grid(axis="y", color="#E5E5E5", lw=0.8)
     ax.set_xlabel("search step")
     ax.xaxis.get_major_locator().set_params(integer=True)

@@ -51,7 +51,8 @@ def _history(path: str):
     raise RcDartsError(f"{where} cannot be read (truncated or corrupt? "
                        f"{type(error).__name__}: {error})") from None
   m = len(costs.RESOURCES)
-  columns = (1 + m, 2 + 2 * m)     # older searches: step and Φ; now also Eq. 1's cost and τ
+  # older searches: step and Φ (no Eq. 1 cost, no τ), and params and MACs only (no latency)
+  columns = (1 + m, 2 + 2 * m, 3, 6)
   if phi.size == 0:
     phi = np.zeros((0, columns[1]))
   if phi.ndim != 2 or phi.shape[1] not in columns or not np.issubdtype(phi.dtype, np.number):

@@ -234,6 +234,31 @@ def test_budget_outside_the_achievable_range_is_refused_before_tensorflow(tree, 
   assert _snapshot(existing) == before
 
 
+def test_latency_budgets_are_refused_before_tensorflow(tree, existing, tmp_path, no_tensorflow):
+  """A latency bound without a table, a table that is missing or of another geometry, and a
+  bound no genotype meets: one line each, before TensorFlow, nothing written."""
+  from rc_darts_tf import costs, latency
+  from tests.helpers import fake_latency_table
+  plan = costs.network_plan(4, 3, 1, "cifar", 8, 3)        # _search's budget network
+  good, other = tmp_path / "good.json", tmp_path / "other.json"
+  latency.save(fake_latency_table(plan), str(good))
+  latency.save(fake_latency_table(costs.network_plan(8, 3, 1, "cifar", 8, 3)), str(other))
+  before = _snapshot(existing)
+  data = f"--dataset=imagefolder:{tree}"
+  for args, fragments in [
+      (["--budget_latency_ms=:1"], ["--budget_latency_ms=:1 needs --latency_table",
+                                    "rc-darts-latency --init_channels=4 --layers=3"]),
+      (["--budget_latency_ms=:1", f"--latency_table={tmp_path / 'none.json'}"],
+       ["none.json: no such file"]),
+      (["--budget_latency_ms=:1", f"--latency_table={other}"],
+       ["measured for another geometry", "init_channels 8 (needs 4)"]),
+      (["--budget_latency_ms=:0.0001", f"--latency_table={good}"],
+       ["--budget_latency_ms=:0.0001 cannot be met", "latency_ms lie in ["])]:
+    started = time.monotonic()
+    _quick(_search(existing, data, *args, env=no_tensorflow), started, *fragments)
+  assert _snapshot(existing) == before
+
+
 def test_missing_data_folder_is_refused_before_tensorflow(tmp_path, no_tensorflow):
   missing = tmp_path / "no_such_images"
   out = f"--output_dir={tmp_path / 'out'}"

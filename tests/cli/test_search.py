@@ -52,6 +52,39 @@ def test_search_main_writes_genotype_and_tensorboard(tmp_path, tiny_tree):
   assert "derived genotype" in result.stdout
 
 
+def test_search_main_holds_a_latency_budget(tmp_path, tiny_tree):
+  """--budget_latency_ms with --latency_table: a bound at 30 % of the space's latency range (a
+  made-up table for the budget network) binds, and the derived network's latency as the table
+  prices it is inside; the summary and the pictures show latency in ms."""
+  from rc_darts_tf import latency
+  from tests.helpers import fake_latency_table
+  plan = costs.network_plan(8, 5, 1, "cifar", 16, 3)
+  table = fake_latency_table(plan, fit=latency.Fit(0.9, 0.0, 8))
+  path = str(tmp_path / "table.json")
+  latency.save(table, path)
+  low, high = costs.achievable_range(costs.cost_tables(plan, True, latency_table=table))[2]
+  bound = low + 0.3 * (high - low)
+  out = tmp_path / "run"
+  result = run_entry(
+      "rc_darts_tf.cli.search", f"--dataset=imagefolder:{tiny_tree}", f"--output_dir={out}",
+      "--batch_size=8", "--epochs=1", "--init_channels=8", "--layers=5", "--levels=1",
+      f"--budget_latency_ms=:{bound:.6f}", f"--latency_table={path}", "--projection_interval=2",
+      "--projection_iters=20", timeout=600)
+  assert result.returncode == 0, result.stderr[-3000:]
+  meta = json.loads((out / "genotype.json").read_text())["meta"]
+  assert meta["budget"] == {"latency_ms": f":{float(f'{bound:.6f}'):.6g}"}
+  assert meta["within_budget"] is True and 0 < meta["exact_cost"]["latency_ms"] <= bound
+  genotype = genotype_lib.load(str(out / "genotype.json"))
+  assert meta["exact_cost"]["latency_ms"] == pytest.approx(
+      table.fit.apply(table.linear_sum(plan, genotype.normal, genotype.reduce,
+                                       genotype.connection)), rel=1e-6)
+  assert f"latency priced by {path}" in result.stdout
+  row = [line for line in result.stdout.splitlines() if line.strip().startswith("latency_ms ")]
+  assert len(row) == 1 and row[0].endswith("inside") and " ms" in row[0]
+  with np.load(out / "search_history.npz") as z:
+    assert z["phi"].shape[1] == 2 + 2 * len(costs.RESOURCES) and np.all(z["phi"][:, 3] > 0)
+
+
 def test_search_main_refuses_bounds_outside_the_achievable_range(tmp_path, tiny_tree):
   out = tmp_path / "run"
   result = run_entry("rc_darts_tf.cli.search", f"--dataset=imagefolder:{tiny_tree}",

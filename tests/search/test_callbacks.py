@@ -40,13 +40,14 @@ def test_projection_schedule_state_round_trips_through_json(tiny_search_run):
 
 def test_monitor_histories_and_genotype_per_epoch(tiny_search_run):
   monitor, model, out = tiny_search_run["monitor"], tiny_search_run["model"], tiny_search_run["out"]
-  # every 2 steps: (step, Φ params, Φ MACs, Eq. 1 params, Eq. 1 MACs, τ)
+  # every 2 steps: (step, Φ [R], Eq. 1 cost [R], τ), R = params, MACs, latency (ms)
+  m = len(costs.RESOURCES)
   assert [row[0] for row in monitor.phi_history] == [2, 4, 6]
-  assert all(len(row) == 2 + 2 * len(costs.RESOURCES) for row in monitor.phi_history)
+  assert all(len(row) == 2 + 2 * m for row in monitor.phi_history)
   last = monitor.phi_history[-1]
-  assert np.allclose(last[1:3], model.phi().numpy(), rtol=1e-6)
-  assert np.allclose(last[3:5], model.eq1_cost().numpy(), rtol=1e-6)
-  assert last[5] == float(model.temperature())
+  assert np.allclose(last[1:1 + m], model.phi().numpy(), rtol=1e-6)
+  assert np.allclose(last[1 + m:1 + 2 * m], model.eq1_cost().numpy(), rtol=1e-6)
+  assert last[1 + 2 * m] == float(model.temperature())
   # per epoch: softmax(θ / τ) [G, E, O], rows summing to 1
   assert [e for e, _ in monitor.theta_history] == [1, 2]
   for _, probs in monitor.theta_history:
@@ -56,11 +57,14 @@ def test_monitor_histories_and_genotype_per_epoch(tiny_search_run):
     genotype = genotype_lib.load(str(out / f"genotype_epoch_{epoch:03d}.json"))
     assert genotype.meta["epoch"] == epoch
     assert genotype.meta["derivation"] == "eq1" and genotype.meta["within_budget"]
+    # the derived network's latency as the table prices it, Φ's latency at the end
+    assert 0 < genotype.meta["exact_cost"]["latency_ms"] < 1e3
+    assert set(genotype.meta["phi"]) == set(costs.RESOURCES)
   # the histories file the pictures read
   path = out / "search_history.npz"
   monitor.save_histories(str(path))
   with np.load(path) as z:
-    assert z["phi"].shape == (3, 6) and np.array_equal(z["phi"][:, 0], [2, 4, 6])
+    assert z["phi"].shape == (3, 2 + 2 * m) and np.array_equal(z["phi"][:, 0], [2, 4, 6])
     assert list(z["theta_epochs"]) == [1, 2]
     assert z["theta_softmax"].shape == (2, 2, costs.NUM_EDGES, 8)
     assert json.loads(str(z["search_space"])) == search_space.DEFAULT.record()

@@ -15,6 +15,7 @@ from rc_darts_tf.budget import Bounds
 from rc_darts_tf.errors import BudgetError
 from rc_darts_tf.genotype import Genotype
 from rc_darts_tf.search import derive
+from tests.helpers import fake_latency_table
 from tests.greedy_repair import greedy_repair
 
 NONE = ops.PRIMITIVES.index("none")
@@ -68,9 +69,10 @@ def _objective(genotype, theta, conn, temperature=1.0):
   return total
 
 
-def _cost(plan, genotype):
-  c = costs.genotype_cost(plan, genotype.normal, genotype.reduce, genotype.connection)
-  return np.array([c.params, c.macs], np.float64)
+def _cost(plan, genotype, latency_table=None):
+  c = costs.genotype_cost(plan, genotype.normal, genotype.reduce, genotype.connection,
+                          latency_table=latency_table)
+  return np.array([c.get(r) for r in costs.RESOURCES], np.float64)
 
 
 def _brute_force(logp, cost, fixed, low, high, conn_logp, conn_cost):
@@ -99,9 +101,10 @@ def _brute_force(logp, cost, fixed, low, high, conn_logp, conn_cost):
 
 
 def test_milp_equals_brute_force_on_an_enumerable_space():
-  """One cell, two ops per edge, two connection ops: 46,080 × 2 genotypes, enumerated."""
+  """One cell, two ops per edge, two connection ops: 46,080 × 2 genotypes, enumerated; params,
+  MACs (whole numbers) and latency (ms, made-up table entries) bounded together."""
   plan = costs.network_plan(8, 5, 1, "cifar", 16, 10)
-  tables = costs.cost_tables(plan, True)
+  tables = costs.cost_tables(plan, True, latency_table=fake_latency_table(plan))
   rng = np.random.default_rng(0)
   checked = 0
   for case in range(12):
@@ -119,8 +122,8 @@ def test_milp_equals_brute_force_on_an_enumerable_space():
         choice[0, e] = rng.choice(subset)
     member = tables.fixed + sum(cost[:, 0, e, choice[0, e]] for e in range(costs.NUM_EDGES)
                                 if choice[0, e] >= 0) + conn_cost[:, rng.integers(2)]
-    low = member * (1 - rng.uniform(0.0, 0.1, 2))
-    high = member * (1 + rng.uniform(0.0, 0.1, 2))
+    low = member * (1 - rng.uniform(0.0, 0.1, len(costs.RESOURCES)))
+    high = member * (1 + rng.uniform(0.0, 0.1, len(costs.RESOURCES)))
     if case % 3 == 0:
       low[1] = -np.inf                              # one-sided bounds too
     solved = derive.solve_milp(logp, cost, tables.fixed, low, high, conn_logp, conn_cost)
@@ -174,10 +177,10 @@ def test_milp_on_200_random_cases_of_the_full_space():
     solved.validate()
     cost = _cost(plan, solved)
     for k, r in enumerate(costs.RESOURCES):
-      assert bounds[r] is None or bounds[r].contains(cost[k]), (r, cost, bounds)
+      assert bounds.get(r) is None or bounds[r].contains(cost[k]), (r, cost, bounds)
     eq1 = derive.derive(theta, conn, temperature=tau)
     inside = all(b is None or b.contains(_cost(plan, eq1)[k])
-                 for k, b in enumerate(bounds[r] for r in costs.RESOURCES))
+                 for k, b in enumerate(bounds.get(r) for r in costs.RESOURCES))
     if inside:   # without binding bounds the optimum is Eq. 1's genotype
       assert _objective(solved, theta, conn, tau) == pytest.approx(
           _objective(eq1, theta, conn, tau), abs=1e-9)
@@ -186,7 +189,7 @@ def test_milp_on_200_random_cases_of_the_full_space():
     greedy, _ = greedy_repair(eq1, np.asarray(theta) / tau, conn / tau, tables, bounds)
     g_cost = _cost(plan, greedy)
     if all(b is None or b.contains(g_cost[k])
-           for k, b in enumerate(bounds[r] for r in costs.RESOURCES)):
+           for k, b in enumerate(bounds.get(r) for r in costs.RESOURCES)):
       g_obj = _objective(greedy, theta, conn, tau)
       s_obj = _objective(solved, theta, conn, tau)
       assert s_obj >= g_obj - 1e-9
@@ -221,9 +224,10 @@ def test_infeasible_bounds_raise_one_line_with_the_exact_range():
 
 def test_feasibility_check_agrees_with_the_milp():
   """check_feasible decides single out-of-range bounds and all-wide bounds from the exact range
-  without the solver; on random bounds (some out of range, some joint) it agrees with the MILP."""
+  without the solver; on random bounds (some out of range, some joint) it agrees with the MILP.
+  Latency (ms, not whole numbers) is bounded like the counts."""
   plan = costs.network_plan(16, 8, 3, "cifar", 16, 10)
-  tables = costs.cost_tables(plan, True)
+  tables = costs.cost_tables(plan, True, latency_table=fake_latency_table(plan))
   ranges = costs.achievable_range(tables)
   rng = np.random.default_rng(3)
   zeros = np.zeros(tables.cells.shape[1:])
@@ -244,6 +248,13 @@ def test_feasibility_check_agrees_with_the_milp():
     else:
       derive.check_feasible(tables, bounds)
   assert 5 <= refused <= 35, refused
+
+
+def test_a_latency_bound_needs_a_latency_table():
+  tables = costs.cost_tables(costs.network_plan(8, 5, 1, "cifar", 16, 10), True)
+  assert tables.priced == ("params", "macs")
+  with pytest.raises(BudgetError, match=r"--budget_latency_ms=:1.*not priced.*--latency_table"):
+    derive.check_feasible(tables, {"params": None, "macs": None, "latency_ms": Bounds(None, 1)})
 
 
 def test_derive_in_budget_records_eq1_and_changes_and_leaves_a_fitting_genotype_alone():

@@ -38,6 +38,7 @@ def test_progress_lines_every_report_freq_steps_and_per_epoch(tiny_search_run):
   assert [line.split(":")[0] for line in epoch_lines] == ["epoch 1/2", "epoch 2/2"]
   for line in epoch_lines:
     assert "Φ_params" in line and "Eq. 1 network" in line and "τ " in line
+    assert "Φ_latency_ms " in line and " ms (Eq. 1 network " in line     # priced: shown in ms
   assert len(lines) == len(step_lines) + len(epoch_lines)
 
 

@@ -12,9 +12,27 @@ def test_phi_figure_handles_empty_histories():
   fig = visualize.phi_figure(np.zeros((0, 3)), {}, [{"step": 4, "phi_params_before": 2.0,
                                                      "phi_params": 1.0, "phi_macs_before": 5.0,
                                                      "phi_macs": 4.0}])
-  assert len(fig.axes) == len(costs.RESOURCES)
+  assert [ax.get_ylabel() for ax in fig.axes] == ["parameters", "multiply-adds (MACs)"]
   fig = visualize.theta_figure([1], np.full((1, 14, 8), 1 / 8), "flat")
   assert len(fig.axes) == 15                                 # 14 edges + the legend
+  visualize.style._plt().close("all")
+
+
+def test_phi_figure_shows_latency_when_it_is_priced_or_bounded():
+  """One panel per resource of costs.RESOURCES that was priced (its Φ not all zeros) or bounded;
+  histories written before latency was a resource (6 columns) show params and MACs."""
+  from rc_darts_tf.budget import Bounds
+  m = len(costs.RESOURCES)
+  phi = np.zeros((3, 2 + 2 * m))
+  phi[:, 0] = [1, 2, 3]
+  phi[:, 1:1 + m] = [[1e5, 7e6, 0.9], [1.1e5, 7.1e6, 0.8], [1.2e5, 7.2e6, 0.7]]
+  labels = lambda fig: [ax.get_ylabel() for ax in fig.axes]  # noqa: E731
+  assert labels(visualize.phi_figure(phi, {"latency_ms": Bounds(None, 0.8)}))[-1] == "latency (ms)"
+  assert len(visualize.phi_figure(phi, {}).axes) == 3
+  unpriced = phi.copy()
+  unpriced[:, [m, 2 * m]] = 0.0
+  assert len(visualize.phi_figure(unpriced, {}).axes) == 2
+  assert len(visualize.phi_figure(np.zeros((2, 6)), {}).axes) == 2
   visualize.style._plt().close("all")
 
 
