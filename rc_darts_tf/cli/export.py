@@ -48,6 +48,10 @@ define_export_source_flags()
 define_data_flags()
 define_batch_flags()
 define_output_flags(output_dir="runs/export")
+absl_flags.DEFINE_string(
+    "latency_table", None,
+    "A latency table of this network's geometry (rc-darts-latency): the TFLite file of its "
+    "format is reported with its predicted latency next to the measured one.")
 FLAGS = absl_flags.FLAGS
 PROG = "rc-darts-export"
 DEFAULT_IMAGE_SIZE = 32
@@ -81,6 +85,40 @@ def _resolve_input():
   return genotype, geometry, None
 
 
+def _latency_table(plan, formats):
+  """--latency_table loaded and checked against the exported network and --formats / --threads
+  (None without the flag); LatencyTableError (one line) before any work."""
+  if not FLAGS.latency_table:
+    return None
+  from rc_darts_tf import latency
+  from rc_darts_tf.latency import LatencyTableError
+  table = latency.load(FLAGS.latency_table)
+  latency.check_geometry(table, plan, what="the exported network")
+  if table.header["format"] not in formats:
+    raise LatencyTableError(f"--latency_table={FLAGS.latency_table} is for "
+                            f"{table.header['format']}, which --formats does not write")
+  if int(table.header.get("threads", 1)) != FLAGS.threads:
+    raise LatencyTableError(f"--latency_table={FLAGS.latency_table} was measured with "
+                            f"{table.header.get('threads')} thread(s), --threads={FLAGS.threads}")
+  return table
+
+
+def _predicted_latency(report, table, plan, genotype, out):
+  """Add the table's prediction to the record of the file of its format (report.json again)."""
+  import os
+  from exporters import report as report_lib
+  predicted = table.predict(plan, genotype.normal, genotype.reduce, genotype.connection)
+  for record in report["artifacts"]:
+    if record["format"] == table.header["format"]:
+      measured = float(record["latency_ms"]["median"])
+      record["latency_predicted"] = {
+          "table": FLAGS.latency_table, "predicted_ms": round(predicted, 4),
+          "measured_ms": measured,
+          "error_percent": round((predicted - measured) / measured * 100.0, 2),
+          "fit_slope": table.fit.slope, "fit_networks": table.fit.networks}
+  report_lib.write_json(os.path.join(out, "report.json"), report)
+
+
 def main(argv):
   """absl main of rc-darts-export: flags already parsed, `argv` the leftover arguments (refused);
   returns the exit code (bad input: cli.fail, exit 2)."""
@@ -104,6 +142,7 @@ def main(argv):
   from rc_darts_tf import network
   plan = network.plan_for(genotype, geometry["init_channels"], geometry["layers"],
                           geometry["stem"], geometry["image_size"], geometry["num_classes"])
+  latency_table = _latency_table(plan, formats)
   from rc_darts_tf import data, model_dir as model_dir_lib, preprocessing as preprocessing_lib
   source = None
   if facts is not None:
@@ -177,8 +216,16 @@ def main(argv):
       overwrite=FLAGS.overwrite, source=model_dir or FLAGS.genotype, weights=weights,
       labels_from=labels_from, started=started, log=lambda line: print(line, flush=True))
   records = report["artifacts"]
+  if latency_table is not None:
+    _predicted_latency(report, latency_table, plan, genotype, out)
   print()
   print(report_lib.table(report))
+  for record in records:
+    if "latency_predicted" in record:
+      p = record["latency_predicted"]
+      print(f"{record['file']}: predicted {p['predicted_ms']:.3f} ms by {p['table']} "
+            f"({p['error_percent']:+.1f} % against the measured median {p['measured_ms']:.3f} "
+            "ms)")
   print(f"\nwrote {', '.join(r['file'] for r in records)}, labels.txt, report.json in {out} "
         f"({report['seconds']:.0f} s)")
   failed = [r["format"] for r in records if not r["parity"]["passed"]]

@@ -63,6 +63,11 @@ def _bad_input_cases(tmp_path):
     return (f"Genotype(normal={normal!r}, normal_concat=[2, 3, 4, 5], reduce={pairs!r}, "
             "reduce_concat=[2, 3, 4, 5])")
 
+  from rc_darts_tf import costs, latency
+  from tests.helpers import fake_latency_table
+  other_geometry = tmp_path / "table_c8.json"
+  latency.save(fake_latency_table(costs.network_plan(8, 5, 1, "cifar", 32, 10)),
+               str(other_geometry))
   unknown_op = genotype_string([("sep_conv_9x9", 0)] + pairs[1:])
   bad_index = genotype_string(pairs[:-1] + [("sep_conv_3x3", 9)])
   return {
@@ -72,6 +77,8 @@ def _bad_input_cases(tmp_path):
       "bad_format": (["--genotype=DARTS_V2", "--formats=tflite_int4"], "tflite_int4"),
       "unwritable_output": (["--genotype=DARTS_V2", f"--output_dir={blocker}/sub"],
                             "not writable"),
+      "latency_table_geometry": (["--genotype=DARTS_V2", f"--latency_table={other_geometry}"],
+                                 "init_channels 8 (needs 36)"),
   }
 
 
@@ -94,7 +101,36 @@ def test_bad_inputs_exit_2_with_one_line_and_leave_nothing(tmp_path):
     assert cases[name][1] in lines[0], (name, lines)
     assert stdout == "", (name, stdout)
     assert not (tmp_path / f"out_{name}").exists(), name
-  assert sorted(os.listdir(tmp_path)) == ["a_file"]
+  assert sorted(os.listdir(tmp_path)) == ["a_file", "table_c8.json"]
+
+
+def test_export_reports_the_latency_table_prediction_beside_the_measured(tmp_path):
+  """--latency_table: the file of the table's format gets the table's prediction (here a made-up
+  table of the network's geometry), the measured median and the error in report.json and on
+  stdout."""
+  from rc_darts_tf import costs, genotype as genotype_lib, latency
+  from tests.helpers import fake_latency_table
+  plan = costs.network_plan(8, 5, 1, "cifar", 16, 10)
+  table = fake_latency_table(plan, fmt="tflite_fp32", fit=latency.Fit(0.9, 0.0, 8))
+  path = str(tmp_path / "table.json")
+  latency.save(table, path)
+  out = tmp_path / "export"
+  result = run_entry("rc_darts_tf.cli.export", "--genotype=DARTS_V2", "--init_channels=8",
+                     "--layers=5", "--image_size=16", "--num_classes=10",
+                     "--formats=tflite_fp32", f"--latency_table={path}", "--latency_runs=3",
+                     "--warmup_runs=1", "--parity_images=4", f"--output_dir={out}", timeout=600)
+  assert result.returncode == 0, result.stderr[-3000:]
+  (record,) = json.loads((out / "report.json").read_text())["artifacts"]
+  predicted = record["latency_predicted"]
+  g = genotype_lib.resolve("DARTS_V2")
+  assert predicted["predicted_ms"] == pytest.approx(
+      table.predict(plan, g.normal, g.reduce, g.connection), abs=1e-4)
+  assert predicted["measured_ms"] == record["latency_ms"]["median"]
+  assert predicted["error_percent"] == pytest.approx(
+      (predicted["predicted_ms"] - predicted["measured_ms"]) / predicted["measured_ms"] * 100,
+      abs=0.1)
+  assert f"model_fp32.tflite: predicted {predicted['predicted_ms']:.3f} ms by {path}" in (
+      result.stdout)
 
 
 # ---------------------------------------------------------------------------------------------
