@@ -15,6 +15,7 @@ where it stopped: entries already in the file are kept when its header (geometry
 threads, runs, warm-up) is the same, and a different header is refused.
 """
 
+import json
 import math
 import os
 import platform
@@ -247,6 +248,71 @@ def measure_table(entries: Sequence[Entry], header: Dict[str, object], path: str
     elapsed = clock() - started
     log(f"[{done + n}/{len(entries)}] measured up to {part[-1].key} ({elapsed:.0f} s, "
         f"~{elapsed / n * (len(todo) - n):.0f} s left)")
+  return table
+
+
+def file_name(key: str) -> str:
+  """The file name of an entry's TFLite file in a --write_models directory."""
+  return key.replace("/", "__") + ".tflite"
+
+
+def write_models(directory: str, entries: Sequence[Entry], header: Dict[str, object],
+                 genotypes: Sequence, plan_of: Callable, log: Callable[[str], None] = print):
+  """Write every entry's TFLite file (and the invoke file, and the whole networks of `genotypes`
+  for the fit) into `directory` with manifest.json, for timing on another device
+  (scripts/time_tflite_models.py). Returns the manifest."""
+  from rc_darts_tf import io_utils
+  os.makedirs(directory, exist_ok=True)
+  fmt = str(header["format"])
+  files, fit = {}, {}
+  for n, entry in enumerate([invoke_entry()] + list(entries), 1):
+    name = file_name(entry.key)
+    io_utils.atomic_write_bytes(os.path.join(directory, name), entry_file(entry, fmt))
+    files[entry.key] = name
+    if n % 16 == 0:
+      log(f"[{n}/{len(entries) + 1}] files written")
+  for k, genotype in enumerate(genotypes):
+    name = f"fit_network_{k}.tflite"
+    io_utils.atomic_write_bytes(os.path.join(directory, name),
+                                network_file(genotype, plan_of(genotype), fmt))
+    fit[name] = {key: value for key, value in genotype.to_json_dict().items() if key != "meta"}
+    log(f"fit network {k + 1}/{len(genotypes)} written")
+  keep = latency_lib.GEOMETRY_KEYS + ("format", "search_space", "batch")
+  manifest = {"format_version": latency_lib.FORMAT_VERSION,
+              "header": {k: header[k] for k in keep if k in header},
+              "files": {**files, **{name: name for name in fit}}, "fit_networks": fit}
+  io_utils.atomic_write_text(os.path.join(directory, "manifest.json"),
+                             json.dumps(manifest, indent=1) + "\n")
+  return manifest
+
+
+def import_measured(measured: Dict[str, object], plan_of: Callable) -> LatencyTable:
+  """The table of scripts/time_tflite_models.py's output: entries minus the invoke cost (>= 0),
+  the header of the manifest with the device's words, and the fit over its whole networks.
+  LatencyTableError naming what is missing."""
+  from rc_darts_tf import genotype as genotype_lib
+  try:
+    manifest, times = measured["manifest"], measured["measured_ms"]
+    files, header = manifest["files"], dict(manifest["header"])
+  except (KeyError, TypeError) as error:
+    raise LatencyTableError(f"not an output of scripts/time_tflite_models.py (no {error})") from None
+  missing = sorted(name for name in files.values() if name not in times)
+  if missing:
+    raise LatencyTableError(f"no time for {len(missing)} file(s) of the manifest, e.g. "
+                            f"{missing[0]}")
+  invoke = float(times[files[INVOKE_KEY]])
+  header.update(device=measured.get("device", ""), runtime=measured.get("runtime", ""),
+                threads=measured.get("threads"), runs=measured.get("runs"),
+                warmup=measured.get("warmup"), rounds=measured.get("rounds"), invoke=invoke)
+  entries = {key: max(float(times[name]) - invoke, 0.0) for key, name in files.items()
+             if key != INVOKE_KEY and key not in manifest.get("fit_networks", {})}
+  table = LatencyTable(header, entries)
+  genotypes = [genotype_lib.Genotype.from_json_dict(g, name)
+               for name, g in manifest.get("fit_networks", {}).items()]
+  if genotypes:
+    names = list(manifest["fit_networks"])
+    table.fit = fit_networks(table, genotypes, plan_of,
+                             lambda gs: [float(times[name]) for name in names])
   return table
 
 

@@ -56,3 +56,46 @@ def test_tiny_table_is_measured_fitted_and_resumed(tmp_path):
   assert "fit:" not in again.stdout       # the fit is kept: same number of networks
   with open(path) as f:
     assert json.load(f) == before
+
+
+def test_a_table_for_another_device_written_timed_there_and_imported(tmp_path):
+  """--write_models writes the files and manifest; scripts/time_tflite_models.py (here on this
+  machine; and from benchmark_model's logs) times them; --import makes the table with its fit."""
+  import subprocess
+  import sys
+  from tests.helpers import REPO, child_env
+  models = tmp_path / "models"
+  geometry = ("--init_channels=4", "--layers=3", "--image_size=8", "--format=tflite_fp32",
+              "--fit_networks=2")
+  result = run_entry("rc_darts_tf.cli.latency", *geometry, f"--write_models={models}")
+  assert result.returncode == 0, result.stderr
+  manifest = json.loads((models / "manifest.json").read_text())
+  assert len(manifest["fit_networks"]) == 2 and "invoke" in manifest["files"]
+  assert all((models / name).exists() for name in manifest["files"].values())
+  script = os.path.join(REPO, "scripts", "time_tflite_models.py")
+  timed = subprocess.run([sys.executable, script, str(models), f"--output={tmp_path / 'm.json'}",
+                          "--runs=3", "--warmup=1", "--rounds=1"], capture_output=True,
+                         text=True, env=child_env(), timeout=300)
+  assert timed.returncode == 0, timed.stderr
+  table_path = str(tmp_path / "phone.json")
+  imported = run_entry("rc_darts_tf.cli.latency", f"--import={tmp_path / 'm.json'}",
+                       f"--output={table_path}")
+  assert imported.returncode == 0, imported.stderr
+  table = latency.load(table_path)
+  assert table.fit.networks == 2 and table.header["format"] == "tflite_fp32"
+  assert set(table.entries) == set(manifest["files"]) - {"invoke"} - set(
+      manifest["fit_networks"])
+  again = run_entry("rc_darts_tf.cli.latency", f"--import={tmp_path / 'm.json'}",
+                    f"--output={table_path}")
+  _refused(again, "exists")
+  # benchmark_model's logs: "Inference (avg): N" in µs per file
+  for name in manifest["files"].values():
+    (models / name.replace(".tflite", ".log")).write_text(
+        "INFO: Inference timings in us: Init: 900, First inference: 80, Warmup (avg): 50.5, "
+        "Inference (avg): 42.5\n")
+  logs = subprocess.run([sys.executable, script, str(models), "--from_benchmark_model",
+                         f"--output={tmp_path / 'b.json'}"], capture_output=True, text=True,
+                        env=child_env(), timeout=300)
+  assert logs.returncode == 0, logs.stderr
+  measured = json.loads((tmp_path / "b.json").read_text())
+  assert set(measured["measured_ms"].values()) == {0.0425}
