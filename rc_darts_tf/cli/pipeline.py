@@ -5,8 +5,10 @@
       --budget_params=1.2e5:1.8e5 --budget_macs=1.5e7:3.0e7 --search.epochs=10 \
       --train.epochs=30 --output_dir=runs/pipeline
 
-Stages run one after the other, each as its own entry point (rc-darts-search, rc-darts-train,
-rc-darts-export) in a subdirectory of --output_dir:
+Stages run one after the other, each as its own entry point (rc-darts-latency, rc-darts-search,
+rc-darts-train, rc-darts-export) in a subdirectory of --output_dir:
+  latency/   with --budget_latency_ms and no --latency_table: the latency table of the network
+             the budget is stated for (rc-darts-latency, --latency_format), measured once
   search/    the search and its derived genotype.json (Eq. 1 + budget repair), pictures/
   train/     the retrained network (model.keras, saved_model/, checkpoints/, history.json)
   export/    TFLite fp32/fp16/int8 + ONNX files and report.json (measured on the files)
@@ -34,7 +36,7 @@ from flags.data import define_data_flags  # noqa: E402
 from flags.output import define_output_flags  # noqa: E402
 from flags.train import define_batch_flags  # noqa: E402
 
-STAGES = ("search", "train", "export")
+STAGES = ("latency", "search", "train", "export")
 define_data_flags()
 define_batch_flags(batch_size=32)
 define_bound_flags(budget_params="1.2e5:1.8e5", budget_macs="1.5e7:3.0e7")
@@ -43,6 +45,9 @@ absl_flags.DEFINE_integer("layers", 8, "Cells of the network that is retrained a
                           "budget is stated for it).", lower_bound=3)
 absl_flags.DEFINE_integer("init_channels", 16, "Initial channels C of that network.",
                           lower_bound=2)
+absl_flags.DEFINE_enum("latency_format", "tflite_int8", ["tflite_int8", "tflite_fp32"],
+                       "With --budget_latency_ms and no --latency_table: the file format the "
+                       "latency table (and so the bound) is measured for.")
 absl_flags.DEFINE_string("genotype", None, "Skip the search and use this genotype (a JSON file, a "
                          "DARTS Genotype(...) string or a registered name).")
 for _stage in STAGES:
@@ -53,13 +58,14 @@ FLAGS = absl_flags.FLAGS
 
 # Quick defaults: the whole pipeline on the bundled sample (500 images) in minutes on 2 cores.
 QUICK = {
+    "latency": [],
     "search": ["--layers=5", "--init_channels=8", "--levels=2", "--epochs=4",
                "--projection_interval=3", "--warmup_steps=6", "--report_freq=5"],
     "train": ["--preset=none", "--epochs=6", "--learning_rate=0.05", "--noauxiliary",
               "--drop_path_prob=0", "--cutout", "--eval_every=2"],
     "export": ["--latency_runs=20", "--warmup_runs=3", "--parity_images=100"],
 }
-DONE = {"search": "genotype.json", "train": "model_info.json", "export": "report.json"}
+DONE = {"latency": "table.json", "search": "genotype.json", "train": "model_info.json", "export": "report.json"}
 _PASSTHROUGH = {stage: [] for stage in STAGES}
 # Lines TensorFlow's and LiteRT's C++ code print whatever the log level (kept in pipeline.log).
 NATIVE_NOISE = ("oneDNN custom operations", "absl::InitializeLog", "XNNPACK delegate for CPU",
@@ -158,6 +164,25 @@ def main(argv):
   seconds = {}
   started = time.perf_counter()
 
+  # 0. the latency table the bound is priced with (rc-darts-latency resumes and keeps a finished
+  # table: run again, it measures nothing)
+  latency_table = os.path.abspath(FLAGS.latency_table) if FLAGS.latency_table else None
+  if FLAGS.budget_latency_ms and latency_table is None and FLAGS.genotype is None:
+    from rc_darts_tf import dataset_check
+    facts = dataset_check.dataset_facts(FLAGS.dataset, data_dir=FLAGS.data_dir,
+                                        manual_dir=FLAGS.manual_dir, download=FLAGS.download,
+                                        image_size=FLAGS.image_size)
+    latency_table = os.path.join(dirs["latency"], DONE["latency"])
+  if latency_table and os.path.exists(latency_table) and not FLAGS.latency_table and \
+      _complete_table(latency_table):
+    print(f"=== latency: done earlier ({latency_table}), not repeated")
+  elif latency_table and not FLAGS.latency_table:
+    common = [f"--init_channels={FLAGS.init_channels}", f"--layers={FLAGS.layers}",
+              f"--image_size={facts.image_size}", f"--num_classes={facts.num_classes}",
+              f"--format={FLAGS.latency_format}", f"--output={latency_table}"]
+    seconds["latency"] = run_stage("latency", "rc_darts_tf.cli.latency",
+                                   stage_args("latency", common), log_path)
+
   # 1. search (+ derivation and pictures)
   genotype_spec = FLAGS.genotype
   if genotype_spec is None:
@@ -168,8 +193,8 @@ def main(argv):
       from rc_darts_tf import resources
       budget = [f"--{r.flag}={FLAGS[r.flag].value}" for r in resources.REGISTRY
                 if FLAGS[r.flag].value]
-      if FLAGS.latency_table:
-        budget.append(f"--latency_table={os.path.abspath(FLAGS.latency_table)}")
+      if latency_table:
+        budget.append(f"--latency_table={latency_table}")
       common = data_args + [f"--batch_size={FLAGS.batch_size}", f"--budget_layers={FLAGS.layers}",
                             f"--budget_channels={FLAGS.init_channels}", *budget,
                             f"--output_dir={dirs['search']}"]
@@ -197,11 +222,14 @@ def main(argv):
     print(f"=== export: done earlier ({done}), not repeated")
   else:
     common = data_args + [f"--model_dir={dirs['train']}", f"--output_dir={dirs['export']}"]
+    if latency_table:
+      common.append(f"--latency_table={latency_table}")
     seconds["export"] = run_stage("export", "rc_darts_tf.cli.export",
                                   stage_args("export", common), log_path)
 
   # 4. report
-  summary = build_summary(out, dirs, genotype_spec, seconds, time.perf_counter() - started)
+  summary = build_summary(out, dirs, genotype_spec, seconds, time.perf_counter() - started,
+                          latency_table)
   io_utils.atomic_write_text(os.path.join(out, "summary.json"), json.dumps(summary, indent=1))
   table = summary_markdown(summary)
   io_utils.atomic_write_text(os.path.join(out, "summary.md"), table)
@@ -209,13 +237,23 @@ def main(argv):
   return 0
 
 
+def _complete_table(path):
+  """Whether rc-darts-latency finished the table at `path` (its header's 'complete')."""
+  try:
+    return bool(_load(path)["header"].get("complete"))
+  except (OSError, ValueError, KeyError, TypeError):
+    return False
+
+
 def _load(path):
   with open(path) as f:
     return json.load(f)
 
 
-def build_summary(out, dirs, genotype_spec, seconds, total_seconds):
-  """summary.json's content from the stages' own files (model_info.json, report.json, ...)."""
+def build_summary(out, dirs, genotype_spec, seconds, total_seconds, latency_table=None):
+  """summary.json's content from the stages' own files (model_info.json, report.json, ...);
+  with a latency budget, the bound, the table's prediction and the measured latency of the file
+  of the table's format ("latency")."""
   info = _load(os.path.join(dirs["train"], "model_info.json"))
   report = _load(os.path.join(dirs["export"], "report.json"))
   genotype_meta = info["genotype"].get("meta", {})
@@ -225,9 +263,25 @@ def build_summary(out, dirs, genotype_spec, seconds, total_seconds):
   pictures_dir = os.path.join(dirs["search"], "pictures")
   pictures = sorted(os.path.join(pictures_dir, p) for p in os.listdir(pictures_dir)
                     ) if os.path.isdir(pictures_dir) else []
+  exact_cost = dict(info["exact_cost"])
+  latency_summary = None
+  if "latency_ms" in (genotype_meta.get("exact_cost") or {}):
+    exact_cost["latency_ms"] = genotype_meta["exact_cost"]["latency_ms"]
+    record = next((a for a in report.get("artifacts", []) if "latency_predicted" in a), None)
+    bound = (genotype_meta.get("budget") or {}).get("latency_ms")
+    latency_summary = {"table": latency_table, "bound": bound,
+                       "budgeted_ms": exact_cost["latency_ms"]}
+    if record is not None:
+      from rc_darts_tf.budget import parse_bounds
+      measured = record["latency_predicted"]["measured_ms"]
+      latency_summary.update(
+          file=record["file"], predicted_ms=record["latency_predicted"]["predicted_ms"],
+          measured_ms=measured,
+          measured_inside=parse_bounds(bound).contains(measured) if bound else None)
   return {
       "output_dir": out,
       "genotype": genotype_spec,
+      "latency": latency_summary,
       "budget": genotype_meta.get("budget"),
       "phi_at_end": genotype_meta.get("phi"),
       "eq1_cost": (genotype_meta.get("eq1") or {}).get("exact_cost")
@@ -235,7 +289,7 @@ def build_summary(out, dirs, genotype_spec, seconds, total_seconds):
       "derivation": genotype_meta.get("derivation"),
       "budget_changes": genotype_meta.get("budget_changes", []),
       "decisiveness": (genotype_meta.get("decisiveness") or {}).get("chosen_op_weight"),
-      "exact_cost": info["exact_cost"],
+      "exact_cost": exact_cost,
       "test_accuracy": info["test_accuracy"],
       "best_test_accuracy": info["best_test_accuracy"],
       "test_images": info["test_images"],
@@ -286,6 +340,13 @@ def summary_markdown(s):
                  f"{len(changes)} node(s) of it.")
             + (f" θ's decisiveness: the chosen op's weight averages {s['decisiveness']:.2f} over "
                "the kept edges (uniform 0.125)." if s.get("decisiveness") is not None else "")]
+  lat = s.get("latency")
+  if lat and lat.get("file"):
+    verdict = {True: "inside", False: "OUTSIDE", None: ""}[lat.get("measured_inside")]
+    lines += ["", f"Latency: bound {lat['bound'] or 'none'} ms (table {lat['table']}); the "
+              f"search priced the derived network at {lat['budgeted_ms']:.3f} ms (Φ's sum, an "
+              f"upper estimate), the table predicts {lat['predicted_ms']:.3f} ms for "
+              f"{lat['file']}; measured median {lat['measured_ms']:.3f} ms {verdict}."]
   net = s["network"]
   lines += ["", f"Network: {net['layers']} cells, C={net['init_channels']}, {net['stem']} stem, "
             f"{net['image_size']}x{net['image_size']} input, trained on {net['dataset']}: test "

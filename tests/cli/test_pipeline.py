@@ -16,7 +16,7 @@ def test_stage_flags_are_taken_out_of_argv():
   rest, staged = split_stage_args(["prog", "--search.epochs=2", "--train.auxiliary",
                                    "--export.formats=onnx", "--dataset=sample", "--other.x=1"])
   assert rest == ["prog", "--dataset=sample", "--other.x=1"]
-  assert staged == {"search": ["--epochs=2"], "train": ["--auxiliary"],
+  assert staged == {"latency": [], "search": ["--epochs=2"], "train": ["--auxiliary"],
                     "export": ["--formats=onnx"]}
 
 
@@ -24,6 +24,8 @@ def test_pipeline_runs_every_stage_and_resumes_after_a_kill_in_retraining(image_
   out = str(tmp_path / "pipe")
   args = [f"--dataset=imagefolder:{image_tree}", "--layers=5", "--init_channels=8",
           "--batch_size=16", "--budget_params=2e4:5e4", "--budget_macs=4e6:1.2e7",
+          "--budget_latency_ms=:1e3", "--latency.fit_networks=2", "--latency.runs=5",
+          "--latency.rounds=1",
           "--search.layers=4", "--search.init_channels=4", "--search.epochs=2",
           "--search.levels=2", "--search.projection_interval=2", "--search.warmup_steps=2",
           "--train.epochs=12", "--train.nocutout", "--train.eval_every=12",
@@ -64,18 +66,28 @@ def test_pipeline_runs_every_stage_and_resumes_after_a_kill_in_retraining(image_
     assert os.path.exists(os.path.join(out, path)), path
   summary = json.load(open(os.path.join(out, "summary.json")))
   info = json.load(open(os.path.join(out, "train", "model_info.json")))
-  assert summary["exact_cost"] == info["exact_cost"]
+  assert {k: v for k, v in summary["exact_cost"].items() if k != "latency_ms"} == info[
+      "exact_cost"]
   assert 2e4 <= summary["exact_cost"]["params"] <= 5e4
   assert 4e6 <= summary["exact_cost"]["macs"] <= 1.2e7
   assert {a["format"] for a in summary["artifacts"]} == {"tflite_fp32", "tflite_fp16",
                                                           "tflite_int8", "onnx"}
   assert all(a["macs"] == info["exact_cost"]["macs"] for a in summary["artifacts"])
   assert "| tflite_int8 |" in result.stdout and "test accuracy" in result.stdout
+  # the latency bound: a table measured for the retrained network, the prediction and the
+  # measured median of the int8 file
+  table = os.path.join(out, "latency", "table.json")
+  assert json.load(open(table))["header"]["complete"]
+  lat = summary["latency"]
+  assert lat["table"] == table and lat["bound"] == ":1000" and lat["file"] == "model_int8.tflite"
+  assert lat["predicted_ms"] > 0 and lat["measured_ms"] > 0 and lat["measured_inside"] is True
+  assert 0 < summary["exact_cost"]["latency_ms"] <= 1e3
+  assert "Latency: bound :1000 ms" in open(os.path.join(out, "summary.md")).read()
 
   # Everything done: a third run redoes nothing.
   again = run_entry("rc_darts_tf.cli.pipeline", *args, timeout=300)
   assert again.returncode == 0, again.stderr[-2000:]
-  assert again.stdout.count(": done earlier (") == 3 and "=== search: rc-darts" not in again.stdout
+  assert again.stdout.count(": done earlier (") == 4 and "=== search: rc-darts" not in again.stdout
 
 
 def test_pipeline_bad_input_is_one_line(tmp_path):

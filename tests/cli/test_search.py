@@ -58,7 +58,7 @@ def test_search_main_holds_a_latency_budget(tmp_path, tiny_tree):
   prices it is inside; the summary and the pictures show latency in ms."""
   from rc_darts_tf import latency
   from tests.helpers import fake_latency_table
-  plan = costs.network_plan(8, 5, 1, "cifar", 16, 3)
+  plan = costs.network_plan(4, 3, 1, "cifar", 16, 3)
   table = fake_latency_table(plan, fit=latency.Fit(0.9, 0.0, 8))
   path = str(tmp_path / "table.json")
   latency.save(table, path)
@@ -67,7 +67,7 @@ def test_search_main_holds_a_latency_budget(tmp_path, tiny_tree):
   out = tmp_path / "run"
   result = run_entry(
       "rc_darts_tf.cli.search", f"--dataset=imagefolder:{tiny_tree}", f"--output_dir={out}",
-      "--batch_size=8", "--epochs=1", "--init_channels=8", "--layers=5", "--levels=1",
+      "--batch_size=8", "--epochs=1", "--init_channels=4", "--layers=3", "--levels=1",
       f"--budget_latency_ms=:{bound:.6f}", f"--latency_table={path}", "--projection_interval=2",
       "--projection_iters=20", timeout=600)
   assert result.returncode == 0, result.stderr[-3000:]
