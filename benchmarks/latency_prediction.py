@@ -65,7 +65,11 @@ def main():
                  help="time each whole network for at least this long (over all rounds)")
   p.add_argument("--rounds", type=int, default=5,
                  help="timing rounds over all files (the quietest block counts)")
-  p.add_argument("--cache_dir", default="runs/latency_tables")
+  p.add_argument("--cache_dir", default="runs/latency_tables",
+                 help="tables, and every converted file under files/ (reused by a later run)")
+  p.add_argument("--phase", default="all", choices=["all", "convert"],
+                 help="convert: only write the files (converting needs no quiet machine); all: "
+                      "convert what is missing, then time (on an idle machine)")
   p.add_argument("--seed", type=int, default=1000)
   args = p.parse_args()
 
@@ -85,21 +89,47 @@ def main():
     size, channels, layers = (int(v) for v in geometry.split(":"))
     plan1 = costs.network_plan(channels, layers, 1, "cifar", size, 10)
     for fmt in args.formats.split(","):
-      t0 = time.perf_counter()
-      header = latency_table.table_header(plan1, fmt, args.threads, 100, 10, args.rounds)
-      path = os.path.join(args.cache_dir, f"s{size}_c{channels}_l{layers}_{fmt}.json")
-      entries = latency.space_entries(plan1, search_space.DARTS, True)
-      table = latency_table.measure_table(entries, header, path)
-      table_s = time.perf_counter() - t0
+      tag = f"s{size}_c{channels}_l{layers}_{fmt}"
+      files_dir = os.path.join(args.cache_dir, "files", tag)
+      os.makedirs(files_dir, exist_ok=True)
+
+      def cached(name, make):
+        """The file `name` of files_dir, converted by make() the first time."""
+        file_path = os.path.join(files_dir, name)
+        if not os.path.exists(file_path):
+          from rc_darts_tf import io_utils
+          io_utils.atomic_write_bytes(file_path, make())
+        with open(file_path, "rb") as f:
+          return f.read()
 
       def plan_of(genotype):
         return network.plan_for(genotype, channels, layers, "cifar", size, 10)
 
-      # every network converted first, then all timed together in rounds (time_files)
+      # every file converted first (cached), then timed together in rounds (time_files)
       t0 = time.perf_counter()
+      entries = latency.space_entries(plan1, search_space.DARTS, True)
+      entry_files = {e.key: cached(latency_table.file_name(e.key),
+                                   lambda e=e: latency_table.entry_file(e, fmt))
+                     for e in entries + [latency_table.invoke_entry()]}
       nets = [(f"fit_{name}", g) for name, g in fitting] + evaluated
-      files = {name: latency_table.network_file(g, plan_of(g), fmt) for name, g in nets}
+      files = {name: cached(f"{name}.tflite",
+                            lambda g=g: latency_table.network_file(g, plan_of(g), fmt))
+               for name, g in nets}
       convert_s = time.perf_counter() - t0
+      print(f"{tag}: {len(entry_files)} entry files and {len(files)} networks converted "
+            f"({convert_s:.0f} s)", file=sys.stderr, flush=True)
+      if args.phase == "convert":
+        continue
+      t0 = time.perf_counter()
+      header = latency_table.table_header(plan1, fmt, args.threads, 100, 10, args.rounds)
+      path = os.path.join(args.cache_dir, f"{tag}.json")
+      if os.path.exists(path):
+        os.remove(path)      # a fresh table of this run's timings
+      table = latency_table.measure_table(
+          entries, header, path, chunk=len(entries),
+          measure=lambda part: latency_table.time_files({e.key: entry_files[e.key] for e in part},
+                                                        args.threads, 100, 10, args.rounds))
+      table_s = time.perf_counter() - t0
       t0 = time.perf_counter()
       timed = latency_table.time_files(files, args.threads, 20, 5, args.rounds, args.min_ms)
       time_s = time.perf_counter() - t0
@@ -126,7 +156,7 @@ def main():
       results.append({
           "geometry": {"image_size": size, "init_channels": channels, "layers": layers},
           "format": fmt, "networks": len(evaluated), "entries": len(table.entries),
-          "table_s": round(table_s, 1), "fit": {"slope": round(table.fit.slope, 4),
+          "table_time_s": round(table_s, 1), "fit": {"slope": round(table.fit.slope, 4),
                                                 "intercept_ms": round(table.fit.intercept, 4),
                                                 "networks": table.fit.networks},
           "convert_s": round(convert_s, 1), "time_s": round(time_s, 1),
@@ -139,6 +169,10 @@ def main():
           "linear_sum": _errors(np.array(linear), meas),
           "fit_pairs": [[name, round(timed[f"fit_{name}"], 4)] for name, _ in fitting],
           "pairs": [[n, round(a, 4), round(b, 4)] for n, a, b in zip(names, predicted, measured)]})
+  if args.phase == "convert":
+    print(json.dumps({"benchmark": "latency_prediction", "phase": "convert",
+                      "seconds": round(time.perf_counter() - started, 1)}))
+    return
   print(json.dumps({"benchmark": "latency_prediction", "threads": args.threads,
                     "device": latency_table.device_name(),
                     "runtime": latency_table.runtime_name(),

@@ -94,6 +94,17 @@ class ProjectionSchedule(keras.callbacks.Callback):
             + ("; Eq. 1 network inside)" if eq1_feasible else "; Eq. 1 network outside)"))
 
 
+def _widened(row: tuple) -> tuple:
+  """A phi_history row of a checkpoint written before latency was a resource (step, Φ params,
+  Φ MACs, Eq. 1 params, Eq. 1 MACs, τ) with zeros for the resources it lacks (unpriced)."""
+  m = len(costs.RESOURCES)
+  old = (len(row) - 2) // 2
+  if len(row) == 2 + 2 * m or old >= m or len(row) != 2 + 2 * old:
+    return row
+  pad = (0.0,) * (m - old)
+  return row[:1 + old] + pad + row[1 + old:1 + 2 * old] + pad + row[-1:]
+
+
 def short(resource: str, value: float) -> str:
   """A value of `resource` for a progress line (resources.Resource.short)."""
   return resources.get(resource).short(value)
@@ -114,7 +125,7 @@ class SearchMonitor(keras.callbacks.Callback):
     self.writer = writer
     self.every = max(1, int(every_n_steps))
     self.step = 0
-    self.phi_history = []     # (step, Φ params, Φ MACs, Eq. 1 params, Eq. 1 MACs, τ)
+    self.phi_history = []     # (step, Φ [R], Eq. 1 cost [R], τ), R = costs.RESOURCES
     self.theta_history = []   # (epoch, softmax θ cells [G, E, O])
 
   def get_state(self) -> dict:
@@ -125,7 +136,7 @@ class SearchMonitor(keras.callbacks.Callback):
   def set_state(self, state: dict) -> None:
     """Restore what `get_state` returned (θ histories back to float32 [G, E, O] arrays)."""
     self.step = int(state.get("step", 0))
-    self.phi_history = [tuple(r) for r in state.get("phi_history", [])]
+    self.phi_history = [_widened(tuple(r)) for r in state.get("phi_history", [])]
     self.theta_history = [(int(e), np.asarray(p, np.float32))
                           for e, p in state.get("theta_history", [])]
 

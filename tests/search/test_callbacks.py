@@ -79,3 +79,7 @@ def test_monitor_state_round_trips_through_json(tiny_search_run):
   assert [e for e, _ in again.theta_history] == [1, 2]
   for (_, a), (_, b) in zip(again.theta_history, monitor.theta_history):
     assert a.dtype == np.float32 and np.array_equal(a, b)
+  # a checkpoint written before latency was a resource: its rows get zeros for latency
+  old = cb.SearchMonitor("unused", None, {}, {})
+  old.set_state({"step": 2, "phi_history": [[2, 10.0, 20.0, 11.0, 21.0, 0.5]]})
+  assert old.phi_history == [(2, 10.0, 20.0, 0.0, 11.0, 21.0, 0.0, 0.5)]
