@@ -231,8 +231,8 @@ def measure_table(entries: Sequence[Entry], header: Dict[str, object], path: str
   todo = [e for e in entries if e.key not in table.entries]
   done = len(entries) - len(todo)
   if done:
-    log(f"{path}: {done} of {len(entries)} entries already measured; measuring the other "
-        f"{len(todo)}")
+    log(f"{path}: {done} of {len(entries)} entries already measured" +
+        (f"; measuring the other {len(todo)}" if todo else ""))
   started = clock()
   if INVOKE_KEY not in table.header:
     table.header[INVOKE_KEY] = float(measure([invoke_entry()])[INVOKE_KEY])

@@ -46,7 +46,7 @@ absl_flags.DEFINE_integer("warmup_runs", 10, "Untimed invokes before timing.", l
 absl_flags.DEFINE_integer("rounds", 5, "Timing rounds (the quietest block counts).",
                           lower_bound=1)
 absl_flags.DEFINE_integer("fit_networks", 8,
-                          "Whole random networks measured to fit slope and intercept (0: none; "
+                          "Whole random networks measured to fit the slope (0: none; "
                           "the table's sums are then the prediction).", lower_bound=0)
 absl_flags.DEFINE_integer("seed", 0, "Seed of the fit's random genotypes and all weights.")
 absl_flags.DEFINE_string("output", None, "The table's JSON file (required, but with "
@@ -107,8 +107,11 @@ def main(argv):
   started = time.monotonic()
   table = latency_table.measure_table(entries, header, output, log=log)
   table_s = time.monotonic() - started
-  log(f"entries: {len(table.entries)} measured in {table_s:.0f} s (invoke cost "
+  log(f"entries: {len(table.entries)} in the table, {table_s:.0f} s this run (invoke cost "
       f"{table.header['invoke'] * 1000:.1f} µs subtracted)")
+  if FLAGS.fit_networks and table.fit.networks == FLAGS.fit_networks:
+    log(f"fit kept: latency ≈ {table.fit.slope:.3f} · Σ parts over {table.fit.networks} "
+        f"networks ({table.fit.mape:.1f} % mean error)")
   if FLAGS.fit_networks and table.fit.networks != FLAGS.fit_networks:
     genotypes = _fit_genotypes(plan, space)
     plan_of = _plan_of(plan)

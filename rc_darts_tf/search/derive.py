@@ -295,8 +295,8 @@ def infeasible_message(tables: costs.CostTables, bounds: Dict[str, Optional[Boun
   return (f"{given} cannot be met by any genotype of this search space: {span} (budget "
           f"network: {plan.layers} cells, C={plan.init_channels}, {plan.stem} stem, "
           f"{plan.image_size}x{plan.image_size}, {plan.levels} levels, connection "
-          f"{'learned' if tables.learn_connection else 'fixed'}; the two bounds must also be met "
-          "together)")
+          f"{'learned' if tables.learn_connection else 'fixed'}"
+          + ("; the bounds must also be met together)" if len(given.split(", ")) > 1 else ")"))
 
 
 def check_feasible(tables: costs.CostTables, bounds: Dict[str, Optional[Bounds]]) -> None:

@@ -133,7 +133,8 @@ def load_latency_table(path: Optional[str], plan: costs.NetworkPlan,
       raise BudgetError(f"--budget_latency_ms={bounds['latency_ms']} needs --latency_table: a "
                         "table measured for the budget network with rc-darts-latency "
                         f"--init_channels={plan.init_channels} --layers={plan.layers} "
-                        f"--image_size={plan.image_size} --num_classes={plan.num_classes}")
+                        f"--image_size={plan.image_size} --num_classes={plan.num_classes} "
+                        "--output=TABLE.json")
     return None
   table = latency.load(path)
   latency.check_geometry(table, plan)
