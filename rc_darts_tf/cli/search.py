@@ -186,13 +186,18 @@ def main(argv):
       + (", deterministic" if FLAGS.deterministic else "")
       + (", mixed_float16 with loss scaling" if FLAGS.mixed_precision else "")
       + (", XLA (jit_compile)" if FLAGS.jit_compile else ""))
+  ranges = costs.achievable_range(model.cost_tables)
   for k, resource in enumerate(costs.RESOURCES):
     if resource not in model.cost_tables.priced:
       continue
     b = bounds.get(resource)
-    say(f"  Φ_{resource} {'now' if resumed else 'at start'} "
-        f"{resources.get(resource).short(phi0[k])}"
-        + (f", budget {b}" if b is not None else ", unconstrained"))
+    short = resources.get(resource).short
+    loose = b is not None and (b.low is None or b.low <= ranges[k, 0]) and (
+        b.high is None or b.high >= ranges[k, 1])
+    say(f"  Φ_{resource} {'now' if resumed else 'at start'} {short(phi0[k])}"
+        + (f", budget {b}" if b is not None else ", unconstrained")
+        + (f" (every network of the space is inside: {short(ranges[k, 0])} – "
+           f"{short(ranges[k, 1])}; the bound does not constrain)" if loose else ""))
   if latency_table is not None:
     say(f"  latency priced by {FLAGS.latency_table} "
         f"({latency.describe_geometry(latency_table.header)}; fit slope "

@@ -50,6 +50,7 @@ def test_search_main_writes_genotype_and_tensorboard(tmp_path, tiny_tree):
             if f.startswith("events.out.tfevents")]
   assert len(events) >= 2
   assert "derived genotype" in result.stdout
+  assert "budget :1e+09 (every network of the space is inside" in result.stdout  # a loose bound
 
 
 def test_search_main_holds_a_latency_budget(tmp_path, tiny_tree):
