@@ -344,10 +344,10 @@ class LatencyTable:
     try:
       return self.entries[entry.key]
     except KeyError:
+      where = " ".join(["latency table", str(self.header.get("path", ""))]).strip()
       raise LatencyTableError(
-          f"latency table {self.header.get('path', '')!s}: no entry {entry.key!r} (measured for "
-          f"{describe_geometry(self.header)}; measure the geometry the network has with "
-          "rc-darts-latency)".replace("table : ", "table: ")) from None
+          f"{where}: no entry {entry.key!r} (measured for {describe_geometry(self.header)}; "
+          "measure the geometry the network has with rc-darts-latency)") from None
 
   def total(self, entries: Iterable[Entry]) -> float:
     """Σ of the entries' measured ms (repeats counted)."""
