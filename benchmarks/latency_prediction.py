@@ -38,7 +38,19 @@ def evaluated_genotypes(count: int, seed: int, extra):
   for name in ("DARTS_V1", "DARTS_V2", "PDARTS"):
     nets.append((name, genotype_lib.resolve(name)))
   for spec in extra:
-    nets.append((os.path.basename(spec), genotype_lib.resolve(spec)))
+    # a file is named by its folder and stem (runs/x/search_s1/genotype.json ->
+    # search_s1_genotype): derived genotypes are all called genotype.json, and the name keys
+    # the cached .tflite files
+    if os.path.isfile(spec):
+      folder = os.path.basename(os.path.dirname(os.path.abspath(spec)))
+      name = f"{folder}_{os.path.splitext(os.path.basename(spec))[0]}"
+    else:
+      name = spec
+    nets.append((name, genotype_lib.resolve(spec)))
+  names = [name for name, _ in nets]
+  repeated = sorted({n for n in names if names.count(n) > 1})
+  if repeated:
+    raise ValueError(f"--genotypes: two evaluated networks would share the name {repeated[0]!r}")
   return nets
 
 
@@ -81,7 +93,11 @@ def main():
   from rc_darts_tf import costs, latency, network, search_space
 
   extra = [s for s in args.genotypes.split(",") if s]
-  evaluated = evaluated_genotypes(args.networks, args.seed, extra)
+  try:
+    evaluated = evaluated_genotypes(args.networks, args.seed, extra)
+  except ValueError as e:
+    print(f"{p.prog}: error: {e}", file=sys.stderr)
+    sys.exit(2)
   fitting = evaluated_genotypes(args.fit_networks, args.seed + 10_000, [])[:args.fit_networks]
   results, started = [], time.perf_counter()
   os.makedirs(args.cache_dir, exist_ok=True)

@@ -294,7 +294,8 @@ def infeasible_message(tables: costs.CostTables, bounds: Dict[str, Optional[Boun
                    for n, (k, res) in enumerate(shown))
   return (f"{given} cannot be met by any genotype of this search space: {span} (budget "
           f"network: {plan.layers} cells, C={plan.init_channels}, {plan.stem} stem, "
-          f"{plan.image_size}x{plan.image_size}, {plan.levels} levels, connection "
+          f"{plan.image_size}x{plan.image_size}, {plan.levels} "
+          f"level{'s' if plan.levels != 1 else ''}, connection "
           f"{'learned' if tables.learn_connection else 'fixed'}"
           + ("; the bounds must also be met together)" if len(given.split(", ")) > 1 else ")"))
 
