@@ -35,7 +35,8 @@ def define_bound_flags(flag_values=absl_flags.FLAGS, *, budget_params=None, budg
   absl_flags.DEFINE_string(
       "latency_table", None,
       "Latency table (JSON, written by rc-darts-latency for the budget network's geometry and "
-      "the exported file's format): prices latency for --budget_latency_ms.",
+      "the exported file's format): prices latency for --budget_latency_ms. rc-darts-tune takes "
+      "one per (C, cells) it tries: table files and directories of them, comma-separated.",
       flag_values=flag_values)
 
 

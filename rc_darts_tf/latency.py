@@ -496,3 +496,87 @@ def cost_arrays(table: LatencyTable, plan: costs.NetworkPlan, space: search_spac
       fixed += table.total(_preprocess(cell, None))
   slope = table.fit.slope
   return slope * fixed + table.fit.intercept, slope * cells, slope * connection
+
+
+@dataclasses.dataclass
+class TableSet:
+  """Latency tables of one network family at several widths and depths — what rc-darts-tune
+  prices with, since it varies C and the number of cells and a table is of one geometry.
+
+  `tables` {(init_channels, layers): LatencyTable}; every table shares `common` (stem, image
+  size, classes, pixels, format, threads: COMMON_KEYS)."""
+
+  tables: Dict[Tuple[int, int], LatencyTable]
+
+  COMMON_KEYS = ("stem", "image_size", "num_classes", "pixels", "format", "threads")
+
+  @property
+  def common(self) -> Dict[str, object]:
+    """The header values every table shares (COMMON_KEYS)."""
+    first = next(iter(self.tables.values()))
+    return {k: first.header.get(k) for k in self.COMMON_KEYS}
+
+  def get(self, init_channels: int, layers: int) -> Optional[LatencyTable]:
+    """The table of C = init_channels, `layers` cells, or None."""
+    return self.tables.get((int(init_channels), int(layers)))
+
+  def widths(self, layers: int) -> List[int]:
+    """The C of every table of `layers` cells, ascending."""
+    return sorted(c for c, n in self.tables if n == layers)
+
+  def missing(self, configurations: Iterable[Tuple[int, int]]) -> List[Tuple[int, int]]:
+    """The (C, cells) of `configurations` that have no table, in their order."""
+    return [(c, n) for c, n in configurations if (int(c), int(n)) not in self.tables]
+
+  def check_network(self, stem: str, image_size: int, num_classes: int,
+                    fmt: Optional[str] = None) -> None:
+    """LatencyTableError unless the tables are of `stem` / `image_size` / `num_classes` (and
+    `fmt`): the networks they are to price."""
+    common = self.common
+    want = {"stem": stem, "image_size": image_size, "num_classes": num_classes}
+    if fmt is not None:
+      want["format"] = fmt
+    bad = [f"{k} {common[k]!r} (needs {v!r})" for k, v in want.items() if common[k] != v]
+    if bad:
+      path = next(iter(self.tables.values())).header.get("path", "")
+      raise LatencyTableError(f"latency tables ({path} ...): measured for other networks than "
+                              f"these: {'; '.join(bad)}")
+
+
+def load_tables(spec: str) -> TableSet:
+  """The TableSet of `spec`: comma-separated table files and directories (every *.json file of a
+  directory, not its sub-directories, is read as a table). LatencyTableError naming the file for
+  one that is missing or malformed, for two tables of one (C, cells), for tables that differ in a
+  COMMON_KEYS value, and when `spec` names no table at all."""
+  paths: List[str] = []
+  for part in (p.strip() for p in (spec or "").split(",")):
+    if not part:
+      continue
+    if os.path.isdir(part):
+      found = sorted(os.path.join(part, name) for name in os.listdir(part)
+                     if name.endswith(".json") and os.path.isfile(os.path.join(part, name)))
+      if not found:
+        raise LatencyTableError(f"--latency_table={spec}: directory {part} holds no *.json "
+                                "table")
+      paths.extend(found)
+    else:
+      paths.append(part)
+  if not paths:
+    raise LatencyTableError(f"--latency_table={spec!r}: names no table")
+  tables: Dict[Tuple[int, int], LatencyTable] = {}
+  for path in paths:
+    table = load(path)
+    key = (int(table.header["init_channels"]), int(table.header["layers"]))
+    if key in tables:
+      raise LatencyTableError(f"latency tables {tables[key].header['path']} and {path}: both are "
+                              f"for C = {key[0]}, {key[1]} cells; give one")
+    if tables:
+      first = next(iter(tables.values()))
+      for k in TableSet.COMMON_KEYS:
+        if table.header.get(k) != first.header.get(k):
+          raise LatencyTableError(
+              f"latency tables {first.header['path']} and {path}: {k} "
+              f"{first.header.get(k)!r} vs {table.header.get(k)!r}; the tables of one run must "
+              "share stem, image size, classes, pixels, format and threads")
+    tables[key] = table
+  return TableSet(tables)

@@ -122,3 +122,17 @@ def fake_latency_table(plan, space=None, fmt="tflite_int8", fit=None):
             "image_size": plan.image_size, "num_classes": plan.num_classes, "pixels": True,
             "format": fmt, "threads": 1, "runs": 10, "warmup": 1}
   return latency.LatencyTable(header, values, fit or latency.Fit())
+
+
+def growing_latency_table(plan, space=None, fmt="tflite_int8"):
+  """A latency.LatencyTable for `plan`'s geometry whose entries grow with the shapes they see
+  (1e-7 · max(C_in, C_out) · S² · (1 + k mod 3) ms for the k-th entry), so that a wider network
+  is slower, as measured ones are (fake_latency_table's values are shape-blind)."""
+  from rc_darts_tf import latency, search_space
+  entries = latency.space_entries(plan, space or search_space.DARTS, True)
+  values = {e.key: 1e-7 * max(e.c_in, e.c_out) * e.size ** 2 * (1 + k % 3)
+            for k, e in enumerate(entries)}
+  header = {"stem": plan.stem, "init_channels": plan.init_channels, "layers": plan.layers,
+            "image_size": plan.image_size, "num_classes": plan.num_classes, "pixels": True,
+            "format": fmt, "threads": 1, "runs": 10, "warmup": 1}
+  return latency.LatencyTable(header, values, latency.Fit())

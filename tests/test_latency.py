@@ -127,3 +127,41 @@ def test_table_file_round_trip_and_refusals(tmp_path):
   g = genotype_lib.resolve("DARTS_V2")
   with pytest.raises(LatencyTableError, match="no entry 'relu/c8/s16'"):
     table.predict(PLAN, g.normal, g.reduce, g.connection)
+
+
+def test_table_set_of_files_and_directories_and_its_refusals(tmp_path):
+  """rc-darts-tune's tables: one per (C, cells), read from files and directories; two of one
+  geometry, tables of different formats (or image sizes ...) and an empty spec are refused."""
+  folder = tmp_path / "tables"
+  folder.mkdir()
+  plans = {(c, n): costs.network_plan(c, n, 1, "cifar", 16, 10) for c, n in
+           [(8, 5), (12, 5), (8, 8)]}
+  for (c, n), plan in plans.items():
+    latency.save(_table(plan), str(folder / f"c{c}_l{n}.json"))
+  (folder / "notes").mkdir()                       # sub-directories are not read
+  single = tmp_path / "c16_l5.json"
+  latency.save(_table(costs.network_plan(16, 5, 1, "cifar", 16, 10)), str(single))
+  tables = latency.load_tables(f"{folder},{single}")
+  assert sorted(tables.tables) == [(8, 5), (8, 8), (12, 5), (16, 5)]
+  assert tables.widths(5) == [8, 12, 16] and tables.widths(8) == [8] and tables.widths(3) == []
+  assert tables.get(12, 5).entries == _table(plans[(12, 5)]).entries
+  assert tables.get(12, 8) is None
+  assert tables.missing([(8, 5), (12, 8), (16, 5), (20, 5)]) == [(12, 8), (20, 5)]
+  assert tables.common == {"stem": "cifar", "image_size": 16, "num_classes": 10, "pixels": True,
+                           "format": "tflite_int8", "threads": 1}
+  tables.check_network("cifar", 16, 10, "tflite_int8")
+  with pytest.raises(LatencyTableError, match=r"image_size 16 \(needs 32\)"):
+    tables.check_network("cifar", 32, 10)
+  with pytest.raises(LatencyTableError, match="both are for C = 8, 5 cells"):
+    latency.load_tables(f"{folder},{folder / 'c8_l5.json'}")
+  fp32 = tmp_path / "fp32.json"
+  latency.save(fake_latency_table(costs.network_plan(20, 5, 1, "cifar", 16, 10),
+                                  fmt="tflite_fp32"), str(fp32))
+  with pytest.raises(LatencyTableError, match="format 'tflite_int8' vs 'tflite_fp32'"):
+    latency.load_tables(f"{folder},{fp32}")
+  with pytest.raises(LatencyTableError, match="holds no"):
+    latency.load_tables(str(folder / "notes"))
+  with pytest.raises(LatencyTableError, match="names no table"):
+    latency.load_tables(" , ")
+  with pytest.raises(LatencyTableError, match="no such file"):
+    latency.load_tables(str(tmp_path / "none.json"))

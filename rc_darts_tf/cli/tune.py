@@ -12,6 +12,12 @@ the summary. --tuner=hyperband (default) or bayesian.
 --fit_budget trains nothing: it returns the widest network (largest C, in steps the genotype
 allows) of --layers cells that fits the budget, and shows that one step wider does not.
 
+Latency: --budget_latency_ms=LOW:HIGH with --latency_table=TABLES, where TABLES is comma-separated
+table files and/or directories of them (rc-darts-latency, one per C and number of cells: a table
+is of one geometry). Every configuration of the tuning space (--channels x --layer_choices; with
+--fit_budget, the tables' widths of --layers cells) is priced by its own table, as a search
+prices its bound; a space with a configuration that has no table is refused before any work.
+
 Writes into --output_dir: trials.json (every trial: values, exact cost, status, accuracy,
 seconds), best.json (the best configuration, ready for rc-darts-train flags), fit_budget.json
 (with --fit_budget), tuner/ (keras-tuner's own state: re-running resumes it).
@@ -95,43 +101,110 @@ check(FLAGS, "layer_choices", lambda v: bool(v) and all(p.isdigit() and int(p) >
 
 
 def budget_of():
-  """The hard budget of --budget_params / --budget_macs; BudgetError when neither is given, or
-  for --budget_latency_ms (the tuner prices params and MACs only, so far)."""
+  """The hard budget of --budget_params / --budget_macs / --budget_latency_ms; BudgetError when
+  none is given."""
   from rc_darts_tf.budget import parse_budget
-  from rc_darts_tf.errors import BudgetError
-  if FLAGS.budget_latency_ms:
-    raise BudgetError(f"--budget_latency_ms={FLAGS.budget_latency_ms}: rc-darts-tune bounds "
-                      "params and MACs only; search with the latency bound (rc-darts-search "
-                      "--budget_latency_ms --latency_table) and tune within --budget_params / "
-                      "--budget_macs")
   return parse_budget(FLAGS.budget_params, FLAGS.budget_macs,
-                      "a hard budget is required: --budget_params=LOW:HIGH and/or "
-                      "--budget_macs=LOW:HIGH (either end may be empty, e.g. :2.0e5)")
+                      "a hard budget is required: --budget_params=LOW:HIGH, --budget_macs="
+                      "LOW:HIGH and/or --budget_latency_ms=LOW:HIGH with --latency_table "
+                      "(either end may be empty, e.g. :2.0e5)", FLAGS.budget_latency_ms)
 
 
-def run_fit_budget(genotype, source_classes, image_size, bounds, out):
-  """--fit_budget: the widest C of --layers cells inside `bounds`; writes fit_budget.json."""
+def _measure_hint(configurations, image_size, num_classes, fmt="tflite_int8"):
+  """The rc-darts-latency command (a shell loop for several) that measures the tables of
+  `configurations` [(C, cells)]."""
+  common = (f"--image_size={image_size} --num_classes={num_classes} --stem={FLAGS.stem} "
+            f"--format={fmt}")
+  if len(configurations) == 1:
+    (c, n), = configurations
+    return (f"rc-darts-latency --init_channels={c} --layers={n} {common} "
+            f"--output=runs/latency/c{c}_l{n}.json")
+  return ("for g in " + " ".join(f"{c}:{n}" for c, n in configurations) +
+          "; do rc-darts-latency --init_channels=${g%:*} --layers=${g#*:} " + common +
+          " --output=runs/latency/c${g%:*}_l${g#*:}.json; done")
+
+
+def latency_tables_of(bounds, facts, configurations):
+  """The latency.TableSet of --latency_table (None without it), checked before TensorFlow
+  against the dataset's image size and classes, --stem, and the configurations [(C, cells)] to
+  be priced; BudgetError for a latency bound without tables or a configuration without a
+  table, LatencyTableError for a bad table."""
+  from rc_darts_tf import latency
+  from rc_darts_tf.errors import BudgetError
+  if not FLAGS.latency_table:
+    if bounds.get("latency_ms") is not None:
+      raise BudgetError(
+          f"--budget_latency_ms={FLAGS.budget_latency_ms} needs --latency_table: a table per C "
+          "and number of cells tuned, measured with "
+          + _measure_hint(configurations[:1], facts.image_size, facts.num_classes))
+    return None
+  tables = latency.load_tables(FLAGS.latency_table)
+  tables.check_network(FLAGS.stem, facts.image_size, facts.num_classes)
+  missing = tables.missing(configurations)
+  if missing:
+    shown = ", ".join(f"C={c} with {n} cells" for c, n in missing[:4])
+    more = f" and {len(missing) - 4} more" if len(missing) > 4 else ""
+    raise BudgetError(
+        f"--latency_table={FLAGS.latency_table}: no table for {len(missing)} of the "
+        f"{len(configurations)} configurations tuned ({shown}{more}); narrow --channels / "
+        "--layer_choices to the tables' (C, cells) or measure them: "
+        + _measure_hint(missing, facts.image_size, facts.num_classes,
+                        tables.common["format"]))
+  return tables
+
+
+def tuning_space(genotype):
+  """(C_low, C_high, C_step, layer choices) of --channels and --layer_choices, with C in steps
+  the genotype allows (cli.fail when no such C is in the range)."""
+  c_low, c_high, c_step = _triple(FLAGS.channels)
+  from rc_darts_tf import search_space   # tuning.channel_step without keras-tuner's import
+  step = search_space.DEFAULT.channel_step(genotype.connection)
+  c_step = math.lcm(c_step, step)
+  c_low = -(-c_low // step) * step
+  if c_low > c_high:
+    cli.fail("rc-darts-tune", f"flag --channels={FLAGS.channels}: this genotype needs C to be a "
+             f"multiple of {step}; no such C in the range")
+  return c_low, c_high, c_step, sorted({int(v) for v in FLAGS.layer_choices})
+
+
+
+def run_fit_budget(genotype, source_classes, image_size, bounds, out, latency_tables=None):
+  """--fit_budget: the widest C of --layers cells inside `bounds` (with `latency_tables`, among
+  the widths of its tables of --layers cells); writes fit_budget.json."""
   from rc_darts_tf import io_utils
   from rc_darts_tf.errors import BudgetError
   from rc_darts_tf import tuning
-  c, cost, wider, step = tuning.widest_in_budget(genotype, FLAGS.layers, FLAGS.stem, image_size,
-                                                 source_classes, bounds)
+  try:
+    c, cost, wider, step = tuning.widest_in_budget(genotype, FLAGS.layers, FLAGS.stem,
+                                                   image_size, source_classes, bounds,
+                                                   latency_tables=latency_tables)
+  except ValueError as error:
+    raise BudgetError(f"--latency_table={FLAGS.latency_table}: {error}") from None
   if c is None:
     (c0, narrow), (c1, wide) = cost, wider
     raise BudgetError(f"no width of {FLAGS.layers} cells fits the budget: C={c0} costs "
                       f"{budget_lib.describe(narrow, bounds)}; C={c1} costs "
                       f"{budget_lib.describe(wide, bounds)}; change --layers or the budget")
+  scanned = ("every multiple of the channel step" if latency_tables is None else
+             "the widths of the latency tables: " +
+             ", ".join(str(w) for w in latency_tables.widths(FLAGS.layers)))
   result = {"layers": FLAGS.layers, "init_channels": c, "channel_step": step,
             "stem": FLAGS.stem, "image_size": image_size, "num_classes": source_classes,
-            "cost": cost.as_dict(), "one_step_wider": {"init_channels": c + step,
-                                                       "cost": wider.as_dict(),
-                                                       "inside": budget_lib.within(wider, bounds)},
+            "cost": cost.as_dict(), "widths_scanned": scanned,
+            "one_step_wider": None if wider is None else {
+                "init_channels": wider[0], "cost": wider[1].as_dict(),
+                "inside": budget_lib.within(wider[1], bounds)},
             "budget": {r: str(b) if b else None for r, b in bounds.items()}}
   os.makedirs(out, exist_ok=True)
   io_utils.atomic_write_text(os.path.join(out, "fit_budget.json"), json.dumps(result, indent=1))
   print(f"widest network of {FLAGS.layers} cells inside the budget: C={c} "
         f"({budget_lib.describe(cost, bounds)})")
-  print(f"  one step wider, C={c + step}: {budget_lib.describe(wider, bounds)}")
+  if latency_tables is not None:
+    print(f"  widths scanned: {scanned}")
+  if wider is None:
+    print(f"  no wider table of {FLAGS.layers} cells to compare with")
+  else:
+    print(f"  one step wider, C={wider[0]}: {budget_lib.describe(wider[1], bounds)}")
   print(f"  rc-darts-train --genotype={FLAGS.genotype} --layers={FLAGS.layers} --init_channels={c}")
   print(f"  wrote {out}/fit_budget.json")
   return 0
@@ -146,6 +219,7 @@ def main(argv):
   from rc_darts_tf import io_utils
   genotype = genotype_lib.resolve(FLAGS.genotype)
   bounds = budget_of()
+  space = None if FLAGS.fit_budget else tuning_space(genotype)
   marker = "fit_budget.json" if FLAGS.fit_budget else "trials.json"
   out = io_utils.prepare_output_dir(FLAGS.output_dir, (marker,), FLAGS.overwrite)
 
@@ -153,6 +227,18 @@ def main(argv):
   facts = dataset_check.dataset_facts(FLAGS.dataset, data_dir=FLAGS.data_dir,
                                       manual_dir=FLAGS.manual_dir, download=FLAGS.download,
                                       image_size=FLAGS.image_size)
+  if FLAGS.fit_budget:   # with tables: the widths of the tables of --layers cells are scanned
+    configurations = [] if FLAGS.latency_table else [(FLAGS.init_channels, FLAGS.layers)]
+  else:
+    c_low, c_high, c_step, layer_choices = space
+    configurations = [(c, n) for n in layer_choices for c in range(c_low, c_high + 1, c_step)]
+  latency_tables = latency_tables_of(bounds, facts, configurations)
+  if FLAGS.fit_budget and latency_tables is not None and not latency_tables.widths(FLAGS.layers):
+    from rc_darts_tf.errors import BudgetError
+    raise BudgetError(f"--latency_table={FLAGS.latency_table}: no table of --layers="
+                      f"{FLAGS.layers} cells (tables for "
+                      + ", ".join(f"C={c} with {n} cells" for c, n in
+                                  sorted(latency_tables.tables)) + ")")
   dataset_check.verify_images(facts)
   from rc_darts_tf import data
   source = data.load_source(FLAGS.dataset, data_dir=FLAGS.data_dir, manual_dir=FLAGS.manual_dir,
@@ -161,24 +247,19 @@ def main(argv):
   for layers in [FLAGS.layers] + [int(v) for v in FLAGS.layer_choices]:
     network.plan_for(genotype, 8, layers, FLAGS.stem, source.image_size, source.num_classes)
   if FLAGS.fit_budget:
-    return run_fit_budget(genotype, source.num_classes, source.image_size, bounds, out)
-  return run_tuner(genotype, source, bounds, out)
+    return run_fit_budget(genotype, source.num_classes, source.image_size, bounds, out,
+                          latency_tables)
+  return run_tuner(genotype, source, bounds, out, space, latency_tables)
 
 
-def run_tuner(genotype, source, bounds, out):
-  """keras-tuner search over width, depth, learning rate and drop path inside `bounds`; an
-  over-budget configuration is never trained."""
+def run_tuner(genotype, source, bounds, out, space, latency_tables=None):
+  """keras-tuner search over width, depth, learning rate and drop path inside `bounds` (`space`:
+  tuning_space's C range and layer choices; latency priced by `latency_tables`); an over-budget
+  configuration is never trained."""
   import keras_tuner as kt
   from rc_darts_tf import data, io_utils, tuning
 
-  c_low, c_high, c_step = _triple(FLAGS.channels)
-  step = tuning.channel_step(genotype)
-  c_step = math.lcm(c_step, step)
-  c_low = -(-c_low // step) * step
-  if c_low > c_high:
-    cli.fail("rc-darts-tune", f"flag --channels={FLAGS.channels}: this genotype needs C to be a "
-             f"multiple of {step}; no such C in the range")
-  layer_choices = sorted({int(v) for v in FLAGS.layer_choices})
+  c_low, c_high, c_step, layer_choices = space
   lr_low, lr_high = _range(FLAGS.lr_range)
   split = data.holdout_split(source, FLAGS.batch_size, FLAGS.train_portion, FLAGS.seed)
   steps = split.steps_per_epoch
@@ -190,7 +271,7 @@ def run_tuner(genotype, source, bounds, out):
       tuning.HyperSpace(c_low, c_high, c_step, layer_choices, lr_low, lr_high,
                         FLAGS.max_drop_path),
       FLAGS.epochs, steps, FLAGS.stem, FLAGS.seed, FLAGS.learning_rate_min, FLAGS.momentum,
-      FLAGS.weight_decay, FLAGS.grad_clip)
+      FLAGS.weight_decay, FLAGS.grad_clip, latency_tables)
   objective = kt.Objective("val_accuracy", direction="max")
   common = dict(objective=objective, seed=FLAGS.seed, directory=out, project_name="tuner",
                 overwrite=FLAGS.overwrite, max_consecutive_failed_trials=10_000)
@@ -223,7 +304,9 @@ def run_tuner(genotype, source, bounds, out):
            else record["status"])
     print(f"trial {trial.trial_id}: C={values.get('init_channels')} cells={values.get('layers')} "
           f"lr={values.get('learning_rate', 0):.3g} drop={values.get('drop_path_prob', 0):.1f} "
-          f"{cost.get('params', 0):,} params {cost.get('macs', 0):,} MACs: {acc}", flush=True)
+          f"{cost.get('params', 0):,} params {cost.get('macs', 0):,} MACs"
+          + (f" {cost.get('latency_ms', 0):.3f} ms" if latency_tables is not None else "")
+          + f": {acc}", flush=True)
 
   tuner.on_trial_end = on_trial_end
   os.makedirs(out, exist_ok=True)
@@ -254,13 +337,16 @@ def run_tuner(genotype, source, bounds, out):
     cli.fail("rc-darts-tune", "no configuration inside the budget was trained: widen --channels "
              "/ --layer_choices or the budget (rc-darts-tune --fit_budget finds the widest fit)")
   best = max(trained, key=lambda r: r["val_accuracy"])
-  header = f"{'trial':>6} {'C':>4} {'cells':>5} {'lr':>8} {'drop':>4} {'params':>10} {'MACs':>13} {'val acc':>8}"
+  ms = latency_tables is not None
+  header = (f"{'trial':>6} {'C':>4} {'cells':>5} {'lr':>8} {'drop':>4} {'params':>10} "
+            f"{'MACs':>13}" + (f" {'ms':>7}" if ms else "") + f" {'val acc':>8}")
   print(header)
   for r in sorted(trained, key=lambda r: -r["val_accuracy"]):
     v = r["values"]
     print(f"{r['trial']:>6} {v['init_channels']:>4} {v['layers']:>5} {v['learning_rate']:>8.3g} "
-          f"{v['drop_path_prob']:>4.1f} {r['cost']['params']:>10,} {r['cost']['macs']:>13,} "
-          f"{100 * r['val_accuracy']:>7.2f}%")
+          f"{v['drop_path_prob']:>4.1f} {r['cost']['params']:>10,} {r['cost']['macs']:>13,}"
+          + (f" {r['cost']['latency_ms']:>7.3f}" if ms else "") +
+          f" {100 * r['val_accuracy']:>7.2f}%")
   v = best["values"]
   best_out = {"summary": summary, "best": best, "train_flags": [
       f"--genotype={FLAGS.genotype}", f"--init_channels={v['init_channels']}",

@@ -395,3 +395,35 @@ def test_training_refuses_a_strategy_it_cannot_run_before_tensorflow(tmp_path, n
                        timeout=TIMEOUT)
     _assert_refused(result, f"--strategy={strategy}", "training supports default and mirrored")
     assert not out.exists()
+
+
+def test_tune_latency_budgets_are_refused_before_tensorflow(tmp_path, no_tensorflow):
+  """rc-darts-tune: a latency bound without tables, tables of another image size, and a tuning
+  space with a configuration that has no table: one line each, before TensorFlow, nothing
+  written."""
+  from rc_darts_tf import costs, latency
+  from tests.helpers import fake_latency_table
+  tables = tmp_path / "tables"
+  tables.mkdir()
+  for c in (8, 12):
+    latency.save(fake_latency_table(costs.network_plan(c, 5, 1, "cifar", 32, 10)),
+                 str(tables / f"c{c}.json"))
+  small = tmp_path / "small.json"
+  latency.save(fake_latency_table(costs.network_plan(8, 5, 1, "cifar", 16, 10)), str(small))
+  out = tmp_path / "tune"
+  common = ["--dataset=sample", "--budget_latency_ms=:1", f"--output_dir={out}",
+            "--layer_choices=5"]
+  for args, fragments in [
+      ([], ["--budget_latency_ms=:1 needs --latency_table", "rc-darts-latency --init_channels=8 "
+                                                           "--layers=5 --image_size=32"]),
+      ([f"--latency_table={small}", "--channels=8:8:4"], [r"image_size 16 (needs 32)"]),
+      ([f"--latency_table={tables}", "--channels=8:16:4"],
+       ["no table for 1 of the 3 configurations tuned (C=16 with 5 cells)",
+        "rc-darts-latency --init_channels=16 --layers=5"]),
+      ([f"--latency_table={tables}", "--fit_budget", "--layers=8"],
+       ["no table of --layers=8 cells", "C=8 with 5 cells, C=12 with 5 cells"])]:
+    started = time.monotonic()
+    result = run_entry("rc_darts_tf.cli.tune", *common, *args, env=no_tensorflow,
+                       timeout=TIMEOUT)
+    _quick(result, started, *fragments)
+  assert not out.exists()

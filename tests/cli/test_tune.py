@@ -85,3 +85,66 @@ def test_tune_bad_input_is_one_line_and_exit_2(tmp_path, args, needle):
   assert len(lines) == 1 and needle in lines[0], lines
   assert not out.exists()
 
+
+
+def _latency_tables(folder, widths, layers, size, classes):
+  """helpers.growing_latency_table for each C of `widths`, one file each in `folder`."""
+  from rc_darts_tf import latency
+  from tests.helpers import growing_latency_table
+  os.makedirs(folder, exist_ok=True)
+  tables = {}
+  for c in widths:
+    table = growing_latency_table(costs.network_plan(c, layers, 1, "cifar", size, classes))
+    latency.save(table, os.path.join(folder, f"c{c}_l{layers}.json"))
+    tables[c] = table
+  return tables
+
+
+def _ms(genotype, c, layers, size, classes, table):
+  plan = network.plan_for(genotype, c, layers, "cifar", size, classes)
+  return costs.genotype_cost(plan, genotype.normal, genotype.reduce, genotype.connection,
+                             latency_table=table).latency_ms
+
+
+def test_tune_with_a_latency_bound_trains_only_configurations_inside_it(image_tree, tmp_path):
+  genotype = genotype_lib.resolve("DARTS_V2")
+  folder = str(tmp_path / "tables")
+  tables = _latency_tables(folder, [4, 8, 12], 3, 32, 4)
+  ms = {c: _ms(genotype, c, 3, 32, 4, t) for c, t in tables.items()}
+  bound = (ms[4] + ms[8]) / 2
+  out = str(tmp_path / "tune")
+  result = run_entry("rc_darts_tf.cli.tune", _dataset(image_tree), "--genotype=DARTS_V2",
+                     f"--budget_latency_ms=:{bound:.6f}", f"--latency_table={folder}",
+                     "--channels=4:12:4", "--layer_choices=3", "--epochs=1", "--batch_size=16",
+                     "--max_steps_per_epoch=1", "--tuner=bayesian", "--max_trials=5",
+                     f"--output_dir={out}", timeout=600)
+  assert result.returncode == 0, result.stderr[-3000:]
+  trials = json.load(open(os.path.join(out, "trials.json")))
+  trained = [t for t in trials if t["status"] == "trained"]
+  rejected = [t for t in trials if t["status"] == "rejected"]
+  assert trained and rejected and len(trained) + len(rejected) == len(trials)
+  for t in trials:
+    c = t["values"]["init_channels"]
+    assert t["cost"]["latency_ms"] == pytest.approx(ms[c], abs=1e-6)
+    assert (t["status"] == "trained") == (ms[c] <= bound) == (c == 4)
+  assert f"{ms[4]:.3f} ms: val acc" in result.stdout
+
+
+def test_fit_budget_with_latency_tables_returns_the_widest_table_inside(tmp_path):
+  genotype = genotype_lib.resolve("DARTS_V2")
+  folder = str(tmp_path / "tables")
+  tables = _latency_tables(folder, [8, 16, 24, 32], 8, 32, 10)
+  ms = {c: _ms(genotype, c, 8, 32, 10, t) for c, t in tables.items()}
+  assert ms[8] < ms[16] < ms[24] < ms[32]
+  out = str(tmp_path / "fit")
+  result = run_entry("rc_darts_tf.cli.tune", "--dataset=sample", "--genotype=DARTS_V2",
+                     f"--budget_latency_ms=:{(ms[16] + ms[24]) / 2:.6f}",
+                     f"--latency_table={folder}", "--layers=8", "--fit_budget",
+                     f"--output_dir={out}", timeout=120)
+  assert result.returncode == 0, result.stderr[-3000:]
+  fit = json.load(open(os.path.join(out, "fit_budget.json")))
+  assert fit["init_channels"] == 16
+  assert fit["cost"]["latency_ms"] == pytest.approx(ms[16], abs=1e-6)
+  assert fit["one_step_wider"]["init_channels"] == 24
+  assert fit["one_step_wider"]["inside"] is False
+  assert "widths of the latency tables: 8, 16, 24, 32" in result.stdout
