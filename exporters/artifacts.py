@@ -54,6 +54,11 @@ class Expected:
   classifier_bias: int                # the Dense bias inside `params`
 
 
+# Seconds between two timed blocks of one file: spreads the blocks over time, so that some of them
+# miss the machine's busy spells (measure.Latency; here spells of 0.5-5 s at +40 % came every few
+# seconds while one int8 file was timed for 30 s in blocks of 20 invokes).
+LATENCY_PAUSE_S = 0.25
+
 def generated_images(count: int, image_size: int, seed: int) -> np.ndarray:
   """Standard-normal images: the scale of normalised real images."""
   rng = np.random.default_rng(seed)
@@ -147,9 +152,11 @@ def export_all(model, formats: Sequence[str], out_dir: str, images: Images, expe
                written: Optional[List[str]] = None,
                log: Callable[[str], None] = lambda s: None,
                labels: Optional[Sequence[str]] = None,
-               preprocessing=None) -> List[Dict[str, object]]:
+               preprocessing=None, rounds: int = 10) -> List[Dict[str, object]]:
   """Convert, write, measure and check every format; returns the artifact records. With
-  `preprocessing`, `model` is a pixel model and `labels` its class names (see module doc)."""
+  `preprocessing`, `model` is a pixel model and `labels` its class names (see module doc).
+  Latency: `warmup` untimed runs, then `runs` timed ones in `rounds` blocks LATENCY_PAUSE_S
+  apart (measure.time_calls)."""
   if preprocessing is not None and (labels is None or len(labels) !=
                                     int(model.outputs[0].shape[-1])):
     raise ValueError(f"a pixel model's export needs one label per class, got {labels!r}")
@@ -175,10 +182,12 @@ def export_all(model, formats: Sequence[str], out_dir: str, images: Images, expe
                                         expected.classifier_bias)
     sample = images.parity[0]
     if fmt == "onnx":
-      latency = measure.onnx_latency(data, threads, runs, warmup, sample)
+      latency = measure.onnx_latency(data, threads, runs, warmup, sample, rounds,
+                                     LATENCY_PAUSE_S)
       logits = measure.onnx_predict(data, images.parity, threads)
     else:
-      latency = measure.tflite_latency(data, threads, runs, warmup, sample)
+      latency = measure.tflite_latency(data, threads, runs, warmup, sample, rounds,
+                                       LATENCY_PAUSE_S)
       logits = measure.tflite_predict(data, images.parity, threads)
     record["latency_ms"] = latency.as_dict()
     record["parity"] = parity.compare(fmt, reference, logits, images.labels)

@@ -27,7 +27,7 @@ def export_network(net, out: str, genotype, geometry: Dict[str, object], prep,
                    labels: List[str], images: artifacts.Images,
                    formats: Sequence[str] = artifacts.FORMATS, *, plan=None, opset: int = 17,
                    threads: int = 1, latency_runs: int = 50, warmup_runs: int = 5,
-                   overwrite: bool = False, source: str = "", weights: str = "trained",
+                   latency_rounds: int = 10, overwrite: bool = False, source: str = "", weights: str = "trained",
                    labels_from: str = "", started: Optional[float] = None,
                    log: Callable[[str], None] = lambda line: None) -> Dict[str, object]:
   """Write and measure the files of `net` into `out` (see module doc); returns the report (the
@@ -56,11 +56,12 @@ def export_network(net, out: str, genotype, geometry: Dict[str, object], prep,
     records = artifacts.export_all(
         model, formats, out, images, expected, opset=opset, threads=threads,
         runs=latency_runs, warmup=warmup_runs, written=written, log=log, labels=labels,
-        preprocessing=prep)
+        preprocessing=prep, rounds=latency_rounds)
     labels_path = os.path.join(out, artifacts.LABELS)
     written.append(labels_path)
     io_utils.atomic_write_text(labels_path, metadata.labels_text(labels))
-    keras_latency = measure.keras_latency(model, latency_runs, warmup_runs, images.parity[0])
+    keras_latency = measure.keras_latency(model, latency_runs, warmup_runs, images.parity[0],
+                                          latency_rounds, artifacts.LATENCY_PAUSE_S)
     report = {
         "format_version": 1,
         "network": {"source": source, "weights": weights,

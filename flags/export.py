@@ -10,7 +10,7 @@ FORMATS = ("tflite_fp32", "tflite_fp16", "tflite_int8", "onnx")
 
 def define_export_flags(flag_values=absl_flags.FLAGS):
   """--formats, --opset, --threads, --parity_images, --latency_runs, --warmup_runs,
-  --calibration_images, --require_parity on `flag_values`; a second call is a no-op."""
+  --latency_rounds, --calibration_images, --require_parity on `flag_values`; a second call is a no-op."""
   if already_defined(flag_values, "formats"):
     return
   absl_flags.DEFINE_multi_enum(
@@ -27,6 +27,13 @@ def define_export_flags(flag_values=absl_flags.FLAGS):
                             flag_values=flag_values)
   absl_flags.DEFINE_integer("warmup_runs", 5, "Untimed warm-up runs before timing.",
                             lower_bound=0, flag_values=flag_values)
+  absl_flags.DEFINE_integer(
+      "latency_rounds", 10,
+      "The timed runs are split into this many blocks 0.25 s apart (at most one block per run); "
+      "besides the median and p90 of all runs the report gives the median of the quietest "
+      "block, the statistic latency tables are measured with (a predicted latency is compared "
+      "with it).", lower_bound=1,
+      flag_values=flag_values)
   absl_flags.DEFINE_integer("calibration_images", 200,
                             "Representative images for full-integer int8 calibration (training "
                             "split of --dataset, or generated).", lower_bound=1,

@@ -346,7 +346,8 @@ def summary_markdown(s):
     lines += ["", f"Latency: bound {lat['bound'] or 'none'} ms (table {lat['table']}); the "
               f"search priced the derived network at {lat['budgeted_ms']:.3f} ms (Φ's sum, an "
               f"upper estimate), the table predicts {lat['predicted_ms']:.3f} ms for "
-              f"{lat['file']}; measured median {lat['measured_ms']:.3f} ms {verdict}."]
+              f"{lat['file']}; measured {lat['measured_ms']:.3f} ms (median of its quietest "
+              f"timed block) {verdict}."]
   net = s["network"]
   lines += ["", f"Network: {net['layers']} cells, C={net['init_channels']}, {net['stem']} stem, "
             f"{net['image_size']}x{net['image_size']} input, trained on {net['dataset']}: test "

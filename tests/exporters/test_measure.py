@@ -1,5 +1,5 @@
 """exporters/measure/: a file with dynamic shapes is refused, not miscounted; onnxruntime
-is quiet where the home directory is read-only."""
+is quiet where the home directory is read-only; latency is timed in blocks (fake clock)."""
 
 import os
 import subprocess
@@ -56,3 +56,33 @@ def test_onnxruntime_is_quiet_where_home_is_read_only(way):
   assert run.returncode == 0 and run.stdout.strip() == "session", run.stderr[-2000:]
   assert error_lines(run.stderr) == []
 
+
+
+def test_time_calls_blocks_and_the_quietest_block_median():
+  """runs split into `rounds` blocks (sizes 3, 3, 2 for 8 in 3), a pause between blocks, and the
+  best-block median is the smallest block median, beside the median of all runs."""
+  from exporters.measure.latency import time_calls
+  durations = iter([5.0, 6.0, 7.0,      # a busy block: median 6 ms
+                    1.0, 2.0, 9.0,      # the quietest: median 2 ms
+                    3.0, 4.0])          # median 3.5 ms
+  now = [0.0]
+  calls, pauses = [], []
+
+  def clock():
+    return now[0]
+
+  def call():
+    calls.append(1)
+    now[0] += next(durations) / 1e3
+
+  lat = time_calls(call, 8, 0, 1, "fake", rounds=3, pause_s=0.25, clock=clock,
+                   sleep=pauses.append)
+  assert len(calls) == 8 and pauses == [0.25, 0.25]
+  assert lat.best_block_median_ms == pytest.approx(2.0)
+  assert lat.median_ms == pytest.approx(4.5) and lat.min_ms == pytest.approx(1.0)
+  d = lat.as_dict()
+  assert d["best_block_median"] == pytest.approx(2.0) and d["rounds"] == 3 and d["runs"] == 8
+  one = time_calls(lambda: None, 2, 1, 1, "fake", rounds=5)   # rounds capped at runs
+  assert one.rounds == 2
+  with pytest.raises(ValueError, match="rounds >= 1"):
+    time_calls(lambda: None, 2, 0, 1, "fake", rounds=0)
