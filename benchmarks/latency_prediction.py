@@ -75,8 +75,10 @@ def main():
   p.add_argument("--threads", type=int, default=1)
   p.add_argument("--min_ms", type=float, default=1000.0,
                  help="time each whole network for at least this long (over all rounds)")
-  p.add_argument("--rounds", type=int, default=5,
-                 help="timing rounds over all files (the quietest block counts)")
+  p.add_argument("--rounds", type=int, default=15,
+                 help="timing rounds over all files (the quietest block counts; 5 rounds let "
+                      "busy spells of this shared machine through: C = 16 fp32 once 12 %% mean "
+                      "error, 3-4 %% with 15)")
   p.add_argument("--cache_dir", default="runs/latency_tables",
                  help="tables, and every converted file under files/ (reused by a later run)")
   p.add_argument("--phase", default="all", choices=["all", "convert"],

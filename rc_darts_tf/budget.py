@@ -87,8 +87,8 @@ def within(cost, budget: Dict[str, Optional[Bounds]]) -> bool:
 
 
 def describe(cost, budget: Dict[str, Optional[Bounds]]) -> str:
-  """'123,456 params in 100000:140000, 7,100,000 macs OUTSIDE :7e+06' (one part per bounded
-  resource, and params and MACs always)."""
+  """'123,456 params in 100000:140000, 7,100,000 MACs OUTSIDE :7e+06' (one part per bounded
+  resource, and params and MACs always; latency as '0.460 ms latency in :0.6')."""
   from rc_darts_tf import resources
   parts = []
   for resource, b in budget.items():
@@ -96,5 +96,6 @@ def describe(cost, budget: Dict[str, Optional[Bounds]]) -> str:
       continue
     value = cost.get(resource)
     mark = "" if b is None else (" in " if b.contains(value) else " OUTSIDE ") + str(b)
-    parts.append(f"{resources.get(resource).format(value)} {resource}{mark}")
+    r = resources.get(resource)
+    parts.append(f"{r.format(value)} {r.label}{mark}")
   return ", ".join(parts)

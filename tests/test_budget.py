@@ -66,4 +66,4 @@ def test_a_budget_from_flag_texts_and_whether_a_cost_is_inside():
   assert not budget.within(Cost(99_999, 1), bounds)
   assert budget.within(Cost(1, 1), {"params": None, "macs": None})
   assert budget.describe(Cost(123_456, 7_100_000), bounds) == (
-      "123,456 params in 100000:140000, 7,100,000 macs OUTSIDE :7e+06")
+      "123,456 params in 100000:140000, 7,100,000 MACs OUTSIDE :7e+06")

@@ -43,7 +43,7 @@ absl_flags.DEFINE_enum("format", "tflite_int8", ["tflite_fp32", "tflite_int8"],
 absl_flags.DEFINE_integer("threads", 1, "Interpreter threads.", lower_bound=1)
 absl_flags.DEFINE_integer("runs", 100, "Timed invokes per block.", lower_bound=1)
 absl_flags.DEFINE_integer("warmup_runs", 10, "Untimed invokes before timing.", lower_bound=0)
-absl_flags.DEFINE_integer("rounds", 5, "Timing rounds (the quietest block counts).",
+absl_flags.DEFINE_integer("rounds", 15, "Timing rounds (the quietest block counts).",
                           lower_bound=1)
 absl_flags.DEFINE_integer("fit_networks", 8,
                           "Whole random networks measured to fit the slope (0: none; "

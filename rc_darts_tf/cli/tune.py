@@ -281,6 +281,11 @@ def run_tuner(genotype, source, bounds, out, space, latency_tables=None):
   else:
     tuner = kt.BayesianOptimization(hypermodel, max_trials=FLAGS.max_trials, **common)
 
+  # keras-tuner prints every failed trial's traceback while its DEBUG is on (the default); a
+  # configuration rejected over budget gets our one line below instead, and a trial that really
+  # failed gets its traceback on stderr from on_trial_end.
+  from keras_tuner.src import config as kt_config
+  kt_config.DEBUG = False
   original_end = tuner.on_trial_end
 
   def on_trial_end(trial):
@@ -292,6 +297,8 @@ def run_tuner(genotype, source, bounds, out, space, latency_tables=None):
     record["status"] = current.get("status") or "failed"
     if record["status"] == "failed":
       record["message"] = (trial.message or "").strip().splitlines()[-1:] or None
+      if trial.message:
+        print(trial.message.rstrip(), file=sys.stderr, flush=True)
     if record["status"] == "trained":
       record["val_accuracy"] = trial.score
     records[trial.trial_id] = record
