@@ -187,6 +187,27 @@ def network_plan(init_channels=16, layers=8, levels=1, stem="cifar", image_size=
                      stem_cost, dense_cost(c_p, num_classes))
 
 
+
+def plan_for(genotype, init_channels: int, layers: int, stem: str = "cifar",
+             image_size: int = 32, num_classes: int = 10) -> NetworkPlan:
+  """Geometry of the network `network.build_network` makes for these arguments, without
+  TensorFlow (GenotypeError when the genotype cannot be laid out in it: a concat other than the
+  four intermediate nodes, more levels than normal cells; ValueError for an unknown stem)."""
+  from rc_darts_tf.errors import GenotypeError
+  from rc_darts_tf.genotype import DEFAULT_CONCAT
+  for name in ("normal_concat", "reduce_concat"):
+    if tuple(getattr(genotype, name)) != DEFAULT_CONCAT:
+      raise GenotypeError(f"{name}={list(getattr(genotype, name))}: derived networks "
+                          f"concatenate all four intermediate nodes {list(DEFAULT_CONCAT)}")
+  if stem not in STEMS:
+    raise ValueError(f"unknown stem {stem!r}: {' or '.join(STEMS)}")
+  try:
+    return network_plan(init_channels, layers, genotype.levels, stem, image_size, num_classes)
+  except ValueError as error:
+    raise GenotypeError(f"genotype with {genotype.levels} normal level(s) in {layers} cells: "
+                        f"{error}") from None
+
+
 def edge_stride(cell: CellPlan, edge: int) -> int:
   """Stride of edge `edge` (0..E-1): 2 on the edges from the cell inputs (i < 2) of a
   reduction cell, else 1."""

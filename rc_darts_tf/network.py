@@ -31,29 +31,14 @@ import keras
 import tensorflow as tf
 
 from rc_darts_tf import costs, ops
-from rc_darts_tf.errors import GenotypeError
-from rc_darts_tf.genotype import DEFAULT_CONCAT, Genotype
+from rc_darts_tf.genotype import Genotype
 
 PACKAGE = ops.PACKAGE
 STEMS = costs.STEMS
 
 
-def plan_for(genotype: Genotype, init_channels: int, layers: int, stem: str = "cifar",
-             image_size: int = 32, num_classes: int = 10) -> costs.NetworkPlan:
-  """Geometry of the network `build_network` makes for these arguments (raises GenotypeError
-  when the genotype cannot be laid out in it)."""
-  for name in ("normal_concat", "reduce_concat"):
-    if tuple(getattr(genotype, name)) != DEFAULT_CONCAT:
-      raise GenotypeError(f"{name}={list(getattr(genotype, name))}: derived networks "
-                          f"concatenate all four intermediate nodes {list(DEFAULT_CONCAT)}")
-  if stem not in STEMS:
-    raise ValueError(f"unknown stem {stem!r}: {' or '.join(STEMS)}")
-  try:
-    return costs.network_plan(init_channels, layers, genotype.levels, stem, image_size,
-                              num_classes)
-  except ValueError as error:
-    raise GenotypeError(f"genotype with {genotype.levels} normal level(s) in {layers} cells: "
-                        f"{error}") from None
+# the geometry of a genotype's network, TensorFlow-free (checked before TensorFlow is imported)
+plan_for = costs.plan_for
 
 
 def _shape(shape, channels, stride=1):

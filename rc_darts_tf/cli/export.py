@@ -144,11 +144,14 @@ def main(argv):
                                         manual_dir=FLAGS.manual_dir, download=FLAGS.download,
                                         image_size=geometry["image_size"])
     dataset_check.verify_images(facts)
-  from rc_darts_tf import network
-  plan = network.plan_for(genotype, geometry["init_channels"], geometry["layers"],
-                          geometry["stem"], geometry["image_size"], geometry["num_classes"])
+  from rc_darts_tf import costs   # the geometry and --latency_table, before TensorFlow
+  if facts is not None and trained is None and not FLAGS["num_classes"].present:
+    geometry["num_classes"] = facts.num_classes
+  plan = costs.plan_for(genotype, geometry["init_channels"], geometry["layers"],
+                        geometry["stem"], geometry["image_size"], geometry["num_classes"])
   latency_table = _latency_table(plan, formats)
-  from rc_darts_tf import data, model_dir as model_dir_lib, preprocessing as preprocessing_lib
+  from rc_darts_tf import data, model_dir as model_dir_lib, network
+  from rc_darts_tf import preprocessing as preprocessing_lib
   source = None
   if facts is not None:
     source = data.load_source(FLAGS.dataset, data_dir=FLAGS.data_dir,

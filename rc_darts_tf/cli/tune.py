@@ -182,9 +182,10 @@ def run_fit_budget(genotype, source_classes, image_size, bounds, out, latency_ta
     raise BudgetError(f"--latency_table={FLAGS.latency_table}: {error}") from None
   if c is None:
     (c0, narrow), (c1, wide) = cost, wider
-    raise BudgetError(f"no width of {FLAGS.layers} cells fits the budget: C={c0} costs "
-                      f"{budget_lib.describe(narrow, bounds)}; C={c1} costs "
-                      f"{budget_lib.describe(wide, bounds)}; change --layers or the budget")
+    costs_text = f"C={c0} costs {budget_lib.describe(narrow, bounds)}" + (
+        f"; C={c1} costs {budget_lib.describe(wide, bounds)}" if c1 != c0 else "")
+    raise BudgetError(f"no width of {FLAGS.layers} cells fits the budget: {costs_text}; change "
+                      "--layers or the budget")
   scanned = ("every multiple of the channel step" if latency_tables is None else
              "the widths of the latency tables: " +
              ", ".join(str(w) for w in latency_tables.widths(FLAGS.layers)))
@@ -205,7 +206,10 @@ def run_fit_budget(genotype, source_classes, image_size, bounds, out, latency_ta
     print(f"  no wider table of {FLAGS.layers} cells to compare with")
   else:
     print(f"  one step wider, C={wider[0]}: {budget_lib.describe(wider[1], bounds)}")
-  print(f"  rc-darts-train --genotype={FLAGS.genotype} --layers={FLAGS.layers} --init_channels={c}")
+  # the geometry the cost was priced at: --image_size and --stem as well (train's defaults are
+  # the dataset's size and the CIFAR stem)
+  print(f"  rc-darts-train --genotype={FLAGS.genotype} --layers={FLAGS.layers} --init_channels={c} "
+        f"--image_size={image_size}" + (f" --stem={FLAGS.stem}" if FLAGS.stem != "cifar" else ""))
   print(f"  wrote {out}/fit_budget.json")
   return 0
 

@@ -427,3 +427,27 @@ def test_tune_latency_budgets_are_refused_before_tensorflow(tmp_path, no_tensorf
                        timeout=TIMEOUT)
     _quick(result, started, *fragments)
   assert not out.exists()
+
+
+def test_export_latency_table_is_refused_before_tensorflow(tmp_path, no_tensorflow):
+  """rc-darts-export --latency_table: a missing table, one of another geometry and one of a
+  format --formats does not write: one line each, before TensorFlow, nothing written."""
+  from rc_darts_tf import costs, latency
+  from tests.helpers import fake_latency_table
+  good, other = tmp_path / "good.json", tmp_path / "other.json"
+  latency.save(fake_latency_table(costs.network_plan(8, 5, 1, "cifar", 16, 10),
+                                  fmt="tflite_fp32"), str(good))
+  latency.save(fake_latency_table(costs.network_plan(16, 5, 1, "cifar", 16, 10),
+                                  fmt="tflite_fp32"), str(other))
+  out = tmp_path / "export"
+  common = ["--genotype=DARTS_V2", "--init_channels=8", "--layers=5", "--image_size=16",
+            "--num_classes=10", f"--output_dir={out}"]
+  for args, fragments in [
+      ([f"--latency_table={tmp_path / 'none.json'}"], ["none.json: no such file"]),
+      ([f"--latency_table={other}"], ["init_channels 16 (needs 8)"]),
+      ([f"--latency_table={good}", "--formats=onnx"], ["which --formats does not write"])]:
+    started = time.monotonic()
+    result = run_entry("rc_darts_tf.cli.export", *common, *args, env=no_tensorflow,
+                       timeout=TIMEOUT)
+    _quick(result, started, *fragments)
+  assert not out.exists()

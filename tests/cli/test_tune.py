@@ -70,6 +70,9 @@ def test_fit_budget_returns_the_widest_network_inside(tmp_path, genotype_name, c
   assert inside(cost(c)) and not inside(cost(c + step))
   assert fit["cost"] == cost(c).as_dict()
   assert f"C={c}" in result.stdout
+  # the train command carries the geometry the cost was priced at
+  assert f"rc-darts-train --genotype={spec} --layers=8 --init_channels={c} --image_size=32\n" in (
+      result.stdout)
 
 
 @pytest.mark.parametrize("args, needle", [
@@ -150,3 +153,13 @@ def test_fit_budget_with_latency_tables_returns_the_widest_table_inside(tmp_path
   assert fit["one_step_wider"]["init_channels"] == 24
   assert fit["one_step_wider"]["inside"] is False
   assert "widths of the latency tables: 8, 16, 24, 32" in result.stdout
+  # one table only, and the bound below it: its width is named once
+  one = str(tmp_path / "c8_l8.json")
+  os.rename(os.path.join(folder, "c8_l8.json"), one)
+  result = run_entry("rc_darts_tf.cli.tune", "--dataset=sample", "--genotype=DARTS_V2",
+                     f"--budget_latency_ms=:{ms[8] / 2:.6f}", f"--latency_table={one}",
+                     "--layers=8", "--fit_budget", f"--output_dir={tmp_path / 'none'}",
+                     timeout=120)
+  assert result.returncode == 2, result.stderr[-2000:]
+  (line,) = error_lines(result.stderr)
+  assert "no width of 8 cells fits the budget: C=8 costs" in line and line.count("C=8") == 1
