@@ -58,6 +58,9 @@ class Expected:
 # miss the machine's busy spells (measure.Latency; here spells of 0.5-5 s at +40 % came every few
 # seconds while one int8 file was timed for 30 s in blocks of 20 invokes).
 LATENCY_PAUSE_S = 0.25
+# Timed blocks per file by default (rc-darts-export --latency_rounds).
+LATENCY_ROUNDS = 10
+
 
 def generated_images(count: int, image_size: int, seed: int) -> np.ndarray:
   """Standard-normal images: the scale of normalised real images."""
@@ -152,7 +155,7 @@ def export_all(model, formats: Sequence[str], out_dir: str, images: Images, expe
                written: Optional[List[str]] = None,
                log: Callable[[str], None] = lambda s: None,
                labels: Optional[Sequence[str]] = None,
-               preprocessing=None, rounds: int = 10) -> List[Dict[str, object]]:
+               preprocessing=None, rounds: int = LATENCY_ROUNDS) -> List[Dict[str, object]]:
   """Convert, write, measure and check every format; returns the artifact records. With
   `preprocessing`, `model` is a pixel model and `labels` its class names (see module doc).
   Latency: `warmup` untimed runs, then `runs` timed ones in `rounds` blocks LATENCY_PAUSE_S

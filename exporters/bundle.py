@@ -27,7 +27,8 @@ def export_network(net, out: str, genotype, geometry: Dict[str, object], prep,
                    labels: List[str], images: artifacts.Images,
                    formats: Sequence[str] = artifacts.FORMATS, *, plan=None, opset: int = 17,
                    threads: int = 1, latency_runs: int = 50, warmup_runs: int = 5,
-                   latency_rounds: int = 10, overwrite: bool = False, source: str = "", weights: str = "trained",
+                   latency_rounds: int = artifacts.LATENCY_ROUNDS, overwrite: bool = False,
+                   source: str = "", weights: str = "trained",
                    labels_from: str = "", started: Optional[float] = None,
                    log: Callable[[str], None] = lambda line: None) -> Dict[str, object]:
   """Write and measure the files of `net` into `out` (see module doc); returns the report (the

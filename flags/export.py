@@ -10,7 +10,8 @@ FORMATS = ("tflite_fp32", "tflite_fp16", "tflite_int8", "onnx")
 
 def define_export_flags(flag_values=absl_flags.FLAGS):
   """--formats, --opset, --threads, --parity_images, --latency_runs, --warmup_runs,
-  --latency_rounds, --calibration_images, --require_parity on `flag_values`; a second call is a no-op."""
+  --latency_rounds, --calibration_images, --require_parity on `flag_values`; a second call is a
+  no-op."""
   if already_defined(flag_values, "formats"):
     return
   absl_flags.DEFINE_multi_enum(

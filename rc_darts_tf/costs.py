@@ -187,7 +187,6 @@ def network_plan(init_channels=16, layers=8, levels=1, stem="cifar", image_size=
                      stem_cost, dense_cost(c_p, num_classes))
 
 
-
 def plan_for(genotype, init_channels: int, layers: int, stem: str = "cifar",
              image_size: int = 32, num_classes: int = 10) -> NetworkPlan:
   """Geometry of the network `network.build_network` makes for these arguments, without

@@ -57,7 +57,6 @@ def test_onnxruntime_is_quiet_where_home_is_read_only(way):
   assert error_lines(run.stderr) == []
 
 
-
 def test_time_calls_blocks_and_the_quietest_block_median():
   """runs split into `rounds` blocks (sizes 3, 3, 2 for 8 in 3), a pause between blocks, and the
   best-block median is the smallest block median, beside the median of all runs."""
