@@ -74,6 +74,37 @@ def _converter(function):
     absl_logger.setLevel(level)
 
 
+def int8_converter(model, representative: np.ndarray, pixel_input: bool = False):
+  """The TFLiteConverter of `model`'s full-integer file, configured but not run: the int8 export
+  form, calibration on `representative` (see `convert`), builtin int8 operators, uint8 input with
+  `pixel_input`, int8 output. exporters/int8_attribution.py hands it to TensorFlow's quantization
+  debugger. Raises ValueError without representative images."""
+  import tensorflow as tf
+  from rc_darts_tf import ops
+  if representative is None or len(representative) == 0:
+    raise ValueError("int8 conversion needs representative images")
+  with ops.tflite_export_form(int8=True):
+    converter = _converter(frozen_function(model))
+  images = np.array(representative[0] if len(model.inputs) > 1 else representative, np.float32)
+  if pixel_input:
+    # The uint8 input is the pixels as they are (scale 1, zero point 0) only when the calibrated
+    # input range is exactly [0, 255]: one black and one white pixel in the first image make
+    # it so for any calibration set (e.g. dark photos), at the cost of two pixels.
+    images[0, 0, 0, :] = 0.0
+    images[0, 0, 1, :] = 255.0
+  converter.optimizations = [tf.lite.Optimize.DEFAULT]
+  if len(model.inputs) == 1:
+    converter.representative_dataset = lambda: ([image[None]] for image in images)
+  else:   # one array [N, ...] per input: the k-th sample is [a[k] for a in representative]
+    converter.representative_dataset = lambda: (
+        [np.asarray(a[k:k + 1], np.float32) for a in representative]
+        for k in range(len(representative[0])))
+  converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+  converter.inference_input_type = tf.uint8 if pixel_input else tf.int8
+  converter.inference_output_type = tf.int8
+  return converter
+
+
 def convert(model, flavour: str, representative: Optional[np.ndarray] = None,
             pixel_input: bool = False) -> bytes:
   """The TFLite flatbuffer of `model` (a logits-only Keras model) in `flavour`. `representative`
@@ -85,41 +116,17 @@ def convert(model, flavour: str, representative: Optional[np.ndarray] = None,
   from rc_darts_tf import ops
   if flavour not in FLAVOURS:
     raise ValueError(f"unknown TFLite flavour {flavour!r}: {', '.join(FLAVOURS)}")
-  # same numbers, fewer operators XNNPACK cannot run (rc_darts_tf/ops.py, TFLite export form)
-  with ops.tflite_export_form(int8=flavour == "tflite_int8"):
-    function = frozen_function(model)
-  converter = _converter(function)
-  converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
-  if flavour == "tflite_fp16":
-    converter.optimizations = [tf.lite.Optimize.DEFAULT]
-    converter.target_spec.supported_types = [tf.float16]
-  elif flavour == "tflite_int8":
-    if representative is None or len(representative) == 0:
-      raise ValueError("int8 conversion needs representative images")
-    images = np.array(representative[0] if len(model.inputs) > 1 else representative,
-                      np.float32)
-    if pixel_input:
-      # The uint8 input is the pixels as they are (scale 1, zero point 0) only when the calibrated
-      # input range is exactly [0, 255]: one black and one white pixel in the first image make
-      # it so for any calibration set (e.g. dark photos), at the cost of two pixels.
-      images[0, 0, 0, :] = 0.0
-      images[0, 0, 1, :] = 255.0
-    converter.optimizations = [tf.lite.Optimize.DEFAULT]
-    if len(model.inputs) == 1:
-      converter.representative_dataset = lambda: ([image[None]] for image in images)
-    else:   # one array [N, ...] per input: the k-th sample is [a[k] for a in representative]
-      converter.representative_dataset = lambda: (
-          [np.asarray(a[k:k + 1], np.float32) for a in representative]
-          for k in range(len(representative[0])))
-    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-    converter.inference_input_type = tf.uint8 if pixel_input else tf.int8
-    converter.inference_output_type = tf.int8
-  # The converter prints the SavedModel it writes on stdout and warns on stderr (Python warnings,
-  # and its C++ quantizer's settings on file descriptor 2); keep all of it out of the user's
-  # output (the first line of a failure is in the ConversionError).
-  with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings(), \
-      io_utils.redirect_fd2():
-    warnings.simplefilter("ignore")
+  if flavour == "tflite_int8":
+    converter = int8_converter(model, representative, pixel_input)
+  else:
+    # same numbers, fewer operators XNNPACK cannot run (rc_darts_tf/ops.py, TFLite export form)
+    with ops.tflite_export_form():
+      converter = _converter(frozen_function(model))
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
+    if flavour == "tflite_fp16":
+      converter.optimizations = [tf.lite.Optimize.DEFAULT]
+      converter.target_spec.supported_types = [tf.float16]
+  with quiet():
     try:
       data = converter.convert()
     except Exception as error:  # the converter raises a handful of unrelated types
@@ -127,6 +134,17 @@ def convert(model, flavour: str, representative: Optional[np.ndarray] = None,
       raise ConversionError(f"TFLite conversion ({flavour}) failed: {first}") from error
   check_builtin_only(data)
   return bytes(data)
+
+
+@contextlib.contextmanager
+def quiet():
+  """The converter prints the SavedModel it writes on stdout and warns on stderr (Python warnings,
+  and its C++ quantizer's settings on file descriptor 2); keep all of it out of the user's output
+  (the first line of a failure is in the ConversionError)."""
+  with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings(), \
+      io_utils.redirect_fd2():
+    warnings.simplefilter("ignore")
+    yield
 
 
 def operators(data: bytes) -> List[str]:
