@@ -5,7 +5,9 @@
 The int8 file of `model` (exporters/tflite.int8_converter: the export's own conversion) is made
 once as it ships and once per part of the network with that part's operators left in float32
 (TensorFlow's quantization debugger, `denylisted_nodes`; QUANTIZE / DEQUANTIZE at the part's
-borders, input and output stay uint8 / int8). Every file is compared with the Keras model on the
+borders). The debugger's files take and give float32 (a QUANTIZE after the input, exact for
+integer pixels at scale 1, and a DEQUANTIZE before the output), so with the head in float the
+logits are float and never tie. Every file is compared with the Keras model on the
 same parity images (exporters/parity.compare: top-1 disagreements, ties included, and tied ones)
 plus the standard deviation of the logit error, `logit_error_std` (file logits - Keras logits,
 over all images and classes). A part whose float version removes much of the error is where

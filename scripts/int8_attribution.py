@@ -54,9 +54,14 @@ def main(argv=None):
   for seed in seeds:
     images = artifacts.dataset_images(source, args.parity_images, args.calibration_images, seed,
                                       normalise=False)
-    for record in int8_attribution.attribute(model, images.parity, images.calibration,
-                                             labels=images.labels,
-                                             only=[s for s in args.parts.split(",") if s] or None):
+    try:
+      records = int8_attribution.attribute(model, images.parity, images.calibration,
+                                           labels=images.labels,
+                                           only=[s for s in args.parts.split(",") if s] or None)
+    except ValueError as error:      # an unknown --parts name (known once the file is made)
+      print(f"int8_attribution: --parts={args.parts}: {error}", file=sys.stderr)
+      return 2
+    for record in records:
       record["seed"] = seed
       print(json.dumps({k: record[k] for k in ("seed", "part", "float_operators", "disagreements",
                                                "disagreements_tied", "top1_agreement",
