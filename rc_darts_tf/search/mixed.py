@@ -40,8 +40,15 @@ def _irb_shape(op):
 BN_EPSILON = ops.BN_EPSILON
 
 
-def search_bn(x):
-  """Batch normalisation with batch statistics and no γ/β (one fused op, gradient included).
+def search_bn(x, scale=None):
+  """Batch normalisation with batch statistics and no learnt γ/β (one fused op, gradient
+  included): [B, H, W, C] -> [B, H, W, C].
+
+  `scale` [C] (float32) multiplies the normalised output as the fused kernel's γ, or None (ones,
+  DARTS's affine=False). The mixed op passes each candidate's softmax(θ) weight per channel here,
+  so  w_o · BN(z_o)  is one kernel forward and one backward (whose γ-gradient is the weight's
+  gradient), not a BN plus a Mul and a Mul-gradient reduction, and BN(z_o) is not kept for the
+  backward pass.
 
   Under a tf.distribute strategy with several replicas the statistics are those of the global
   batch (sums all-reduced across replicas, "sync BN"), so a step on N replicas equals a step on
@@ -49,11 +56,14 @@ def search_bn(x):
   """
   ctx = tf.distribute.get_replica_context()
   if ctx is not None and ctx.num_replicas_in_sync > 1:
-    return _sync_search_bn(x, ctx)
+    y = _sync_search_bn(x, ctx)
+    return y if scale is None else y * tf.cast(scale, y.dtype)
   channels = x.shape[-1]
+  if scale is None:
+    scale = tf.ones([channels], tf.float32)
   # scale and offset are float32 for a float16 x too (the fused kernel's statistics are float32)
   y, _, _ = tf.compat.v1.nn.fused_batch_norm(
-      x, scale=tf.ones([channels], tf.float32), offset=tf.zeros([channels], tf.float32),
+      x, scale=tf.cast(scale, tf.float32), offset=tf.zeros([channels], tf.float32),
       epsilon=BN_EPSILON, is_training=True)
   return y
 
@@ -91,16 +101,118 @@ def block_diagonal(kernel):
   return tf.scatter_nd(tf.constant(index), tf.reshape(kernel, [-1]), [g * ci, g * co])
 
 
-def grouped_pointwise(x, kernel):
-  """1x1 conv of g independent channel groups: [B,H,W,g*Ci] x [g,Ci,Co] -> [B,H,W,g*Co].
+_AGREES = {}   # (kernel name, device type, dtype) -> whether the fast form agrees there
 
-  One matmul with the block-diagonal kernel: on CPU this is ~2.5x faster than an einsum over a
-  group axis (no transposes of the activations), and the gradient reaches only the blocks.
-  """
+
+def _agrees(name, dtype, fast, reference, shapes, out_shape) -> bool:
+  """Whether fast(*inputs) and its gradients w.r.t. every input equal reference's on the current
+  default device for `dtype` (random inputs of `shapes`, upstream gradient of `out_shape`);
+  answered once per name, device type and dtype by a tiny eager probe. An error (a kernel or a
+  gradient the device lacks) counts as no."""
+  with tf.init_scope():
+    device = tf.zeros([]).device.split(":")[-2]   # '.../device:CPU:0' -> 'CPU'
+    key = (name, device, tf.as_dtype(dtype).name)
+    if key not in _AGREES:
+      rng = np.random.default_rng(0)
+      inputs = [tf.constant(rng.uniform(-1, 1, shape), dtype) for shape in shapes]
+      upstream = tf.constant(rng.uniform(-1, 1, out_shape), dtype)
+      # tf.gradients in a graph: init_scope pauses gradient tapes
+      probe = tf.function(lambda fn: [fn(*inputs)] + tf.gradients(
+          tf.reduce_sum(tf.cast(fn(*inputs) * upstream, tf.float32)), inputs))
+      try:
+        results = [probe(fast), probe(reference)]
+        tol = 1e-2 if tf.as_dtype(dtype).size < 4 else 1e-4
+        _AGREES[key] = all(
+            np.allclose(np.asarray(a, np.float32), np.asarray(b, np.float32), atol=tol)
+            for a, b in zip(*results))
+      except (tf.errors.InvalidArgumentError, tf.errors.UnimplementedError,
+              tf.errors.NotFoundError):
+        _AGREES[key] = False
+    return _AGREES[key]
+
+
+def _grouped_conv(x, kernel):
+  g, ci, co = kernel.shape
+  return tf.nn.conv2d(x, tf.reshape(tf.transpose(kernel, [1, 0, 2]), [1, 1, ci, g * co]), 1,
+                      "VALID")
+
+
+def _block_diagonal_matmul(x, kernel):
   g, ci, co = kernel.shape
   h, w = _dims(x)
   y = tf.matmul(tf.reshape(x, [-1, g * ci]), block_diagonal(kernel))
   return tf.reshape(y, [-1, h, w, g * co])
+
+
+def grouped_conv_supported(dtype=tf.float32) -> bool:
+  """Whether a grouped 1x1 Conv2D and both its gradients run on the current default device for
+  `dtype` and equal the block-diagonal matmul's (`_agrees`). TensorFlow's CPU kernels have the
+  gradients only with oneDNN (`TF_ENABLE_ONEDNN_OPTS`, on by default on x86; without it they
+  raise, or at 1x1 images return a wrong result without an error); GPUs (cuDNN) and XLA have
+  them."""
+  return _agrees("grouped_conv", dtype, _grouped_conv, _block_diagonal_matmul,
+                 [(2, 3, 3, 6), (3, 2, 4)], (2, 3, 3, 12))
+
+
+def grouped_pointwise(x, kernel):
+  """1x1 conv of g independent channel groups: [B,H,W,g*Ci] x [g,Ci,Co] -> [B,H,W,g*Co].
+
+  A grouped Conv2D (filter [1, 1, Ci, g·Co]) where the device has its gradients
+  (`grouped_conv_supported`): it does no work on the zero blocks, 1.3-2.5x faster than the
+  block-diagonal matmul at k·C = 80-320 channels (forward + backward, CPU, oneDNN). Elsewhere one
+  matmul with the block-diagonal kernel (no transposes of the activations; the gradient reaches
+  only the blocks).
+  """
+  if kernel.shape[0] > 1 and grouped_conv_supported(x.dtype):
+    return _grouped_conv(x, kernel)
+  return _block_diagonal_matmul(x, kernel)
+
+
+def _native_dilated_depthwise(x, kernel, dilation):
+  """Stride-1 SAME depthwise conv with `dilation`, as ONE DepthwiseConv2dNative forward (no
+  SpaceToBatch / BatchToSpace around it) with its gradient written out, because TensorFlow's CPU
+  gradient kernels of that op ignore the dilation: the input's gradient is the same dilated
+  conv of the upstream gradient with the kernel flipped (SAME padding is symmetric at stride 1),
+  the kernel's is the undilated filter gradient over the d·d phase sub-images (SpaceToBatch of
+  the input and of the upstream gradient). H and W must be multiples of `dilation`."""
+  strides, dilations = [1, 1, 1, 1], [1, dilation, dilation, 1]
+  block = [dilation, dilation]
+
+  @tf.custom_gradient
+  def conv(x, kernel):
+    y = tf.raw_ops.DepthwiseConv2dNative(input=x, filter=kernel, strides=strides,
+                                         padding="SAME", dilations=dilations)
+
+    def grad(upstream):
+      dx = tf.raw_ops.DepthwiseConv2dNative(input=upstream, filter=kernel[::-1, ::-1],
+                                            strides=strides, padding="SAME",
+                                            dilations=dilations)
+      none = [[0, 0], [0, 0]]
+      dk = tf.raw_ops.DepthwiseConv2dNativeBackpropFilter(
+          input=tf.space_to_batch(x, block, none), filter_sizes=tf.shape(kernel),
+          out_backprop=tf.space_to_batch(upstream, block, none), strides=strides,
+          padding="SAME")
+      return dx, dk
+    return y, grad
+  return conv(x, kernel)
+
+
+def dilated_depthwise(x, kernel, dilation):
+  """tf.nn.depthwise_conv2d(x, kernel, stride 1, "SAME", dilations=[d, d]): [B, H, W, C] x
+  [k, k, C, 1] -> [B, H, W, C]. Where the device's native dilated kernel agrees with TensorFlow's
+  SpaceToBatch lowering (forward and both gradients, `_agrees`) and H, W are static multiples of
+  d: `_native_dilated_depthwise` (forward 2.6x faster on CPU, and no SpaceToBatch/BatchToSpace
+  pair in either pass); otherwise TensorFlow's lowering."""
+  h, w = x.shape[1], x.shape[2]
+  lowering = lambda a, b: tf.nn.depthwise_conv2d(  # noqa: E731
+      a, b, [1, 1, 1, 1], "SAME", dilations=[dilation, dilation])
+  if (isinstance(h, int) and isinstance(w, int) and h % dilation == 0 and w % dilation == 0
+      and _agrees(f"dilated_depthwise_{dilation}", x.dtype,
+                  lambda a, b: _native_dilated_depthwise(a, b, dilation), lowering,
+                  [(2, 4 * dilation, 4 * dilation, 3), (3, 3, 3, 1)],
+                  (2, 4 * dilation, 4 * dilation, 3))):
+    return _native_dilated_depthwise(x, kernel, dilation)
+  return lowering(x, kernel)
 
 
 def channel_shuffle(x, groups):
@@ -121,6 +233,17 @@ def subsample(x, stride):
   any H, W): its gradient (MaxPoolGrad) takes about a third of StridedSliceGrad's time on CPU
   (64 x 32 x 32 x 80, forward + backward: 5.8 vs 16.4 ms)."""
   return tf.nn.max_pool2d(x, 1, stride, "VALID")
+
+
+def odd_pixels(x):
+  """x[:, 1::2, 1::2, :] zero-padded to ceil(H/2) x ceil(W/2) (the second path of DARTS's
+  FactorizedReduce, conv_2(x[:, :, 1:, 1:]) at stride 2). For even H and W one roll by a pixel
+  and a 1x1 max pool at stride 2 (both gradients are copies; the slice-and-pad form's
+  StridedSliceGrad took 200 ms of a paper-size step on CPU), else slice and pad."""
+  h, w = x.shape[1], x.shape[2]
+  if isinstance(h, int) and isinstance(w, int) and h % 2 == 0 and w % 2 == 0:
+    return subsample(tf.roll(x, [-1, -1], [1, 2]), 2)
+  return subsample(tf.pad(x[:, 1:, 1:, :], [[0, 0], [0, 1], [0, 1], [0, 0]]), 2)
 
 
 def _uniform(fan_in):
@@ -202,27 +325,34 @@ class MixedOp(keras.layers.Layer):
     parts = tf.split(tf.convert_to_tensor(self.flat), [n for _, _, n in self.pieces])
     return {key: tf.reshape(part, shape) for (key, shape, _), part in zip(self.pieces, parts)}
 
-  def _dil_block(self, kernels, x, op, dw, pw, stride, dilation):
-    x = tf.nn.relu(x)
+  def _dil_block(self, kernels, relu_x, op, dw, pw, stride, dilation, scale=None):
+    """dw k×k (dilated) -> 1×1 -> BN of an input already through ReLU (the mixed op's one
+    relu(x) serves every candidate's first stage, so its gradient is one ReluGrad)."""
+    x = relu_x
     if stride > 1 and dilation > 1:  # DARTS's strided dilated conv reads the even pixels only
       x = subsample(x, stride)
       stride, dilation = 1, 1
     kernel = kernels[f"{op}/{dw}"]
-    x = tf.nn.depthwise_conv2d(x, kernel, [1, stride, stride, 1], "SAME",
-                               dilations=[dilation, dilation] if dilation > 1 else None)
-    return search_bn(grouped_pointwise(x, kernels[f"{op}/{pw}"]))
+    if dilation > 1:
+      x = dilated_depthwise(x, kernel, dilation)
+    else:
+      x = tf.nn.depthwise_conv2d(x, kernel, [1, stride, stride, 1], "SAME")
+    return search_bn(grouped_pointwise(x, kernels[f"{op}/{pw}"]), scale)
 
-  def _op(self, kernels, op, x, relu_x):
+  def _op(self, kernels, op, x, relu_x, scale):
+    """scale · op(x) for a batched candidate: x [B, H, W, k·C/K] (edges side by side), relu_x =
+    relu(x), scale [k·C/K] float32 (the op's softmax(θ) weight of each channel's edge), folded
+    into the op's closing BN as its γ."""
     s = self.stride
     if op == "max_pool_3x3":
-      return search_bn(tf.nn.max_pool2d(x, 3, s, "SAME"))
+      return search_bn(tf.nn.max_pool2d(x, 3, s, "SAME"), scale)
     if op == "avg_pool_3x3":
-      return search_bn(tf.nn.avg_pool2d(x, 3, s, "SAME"))
+      return search_bn(tf.nn.avg_pool2d(x, 3, s, "SAME"), scale)
     if op == "skip_connect":
       if s == 1:
-        return x
+        return x * tf.cast(scale, x.dtype)
       even = subsample(relu_x, 2)
-      odd = subsample(tf.pad(relu_x[:, 1:, 1:, :], [[0, 0], [0, 1], [0, 1], [0, 0]]), 2)
+      odd = odd_pixels(relu_x)
       # Edge i's output is [conv1_i(even), conv2_i(odd)]: one kernel [k, C, C] whose output
       # columns are conv1's then conv2's, applied to the edge's even and odd pixels.
       k, c = self.num_inputs, self.op_channels
@@ -231,17 +361,18 @@ class MixedOp(keras.layers.Layer):
                         tf.reshape(odd, [-1, h, w, k, 1, c])], axis=4)     # [B,h,w,k,2,C]
       kernel = tf.reshape(tf.stack([kernels[f"{op}/fr1"], kernels[f"{op}/fr2"]],
                                    axis=1), [2 * k, c, c // 2])     # group 2i+t: edge i, half t
-      return search_bn(grouped_pointwise(tf.reshape(both, [-1, h, w, 2 * k * c]), kernel))
+      return search_bn(grouped_pointwise(tf.reshape(both, [-1, h, w, 2 * k * c]), kernel),
+                       scale)
     if op.startswith("sep_conv_"):
-      y = self._dil_block(kernels, x, op, "dw1", "pw1", s, 1)
-      return self._dil_block(kernels, y, op, "dw2", "pw2", 1, 1)
+      y = self._dil_block(kernels, relu_x, op, "dw1", "pw1", s, 1)
+      return self._dil_block(kernels, tf.nn.relu(y), op, "dw2", "pw2", 1, 1, scale)
     if op.startswith("dil_conv_"):
-      return self._dil_block(kernels, x, op, "dw1", "pw1", s, 2)
+      return self._dil_block(kernels, relu_x, op, "dw1", "pw1", s, 2, scale)
     if op.startswith("irb_"):     # ops.InvertedResidual, k edges side by side
       y = tf.nn.relu(search_bn(grouped_pointwise(relu_x, kernels[f"{op}/expand"])))
       y = tf.nn.depthwise_conv2d(y, kernels[f"{op}/dw"], [1, s, s, 1], "SAME")
       y = tf.nn.relu(search_bn(y))
-      return search_bn(grouped_pointwise(y, kernels[f"{op}/project"]))
+      return search_bn(grouped_pointwise(y, kernels[f"{op}/project"]), scale)
     raise KeyError(op)
 
   def call(self, inputs, probs, edge_weights=None):
@@ -253,9 +384,10 @@ class MixedOp(keras.layers.Layer):
       inputs = [x[..., :c] for x in inputs]
     x = inputs[0] if k == 1 else tf.concat(inputs, axis=-1)
     relu_x = tf.nn.relu(x)
-    per_channel = tf.gather(tf.cast(probs, x.dtype), np.repeat(np.arange(k), c), axis=0)  # [kC,n]
+    # [kC, n] float32: each channel's edge's weights (a BN's γ is float32 under mixed precision)
+    per_channel = tf.gather(tf.cast(probs, tf.float32), np.repeat(np.arange(k), c), axis=0)
     kernels = self.kernels
-    total = None
+    terms = []
     extra = []
     for o, op in enumerate(self.primitives):
       if op == "none":
@@ -264,8 +396,8 @@ class MixedOp(keras.layers.Layer):
         for i, layer in enumerate(self.fallback[op]):
           extra.append((i, probs[i, o] * layer(inputs[i])))
         continue
-      term = self._op(kernels, op, x, relu_x) * per_channel[:, o]
-      total = term if total is None else total + term
+      terms.append(self._op(kernels, op, x, relu_x, per_channel[:, o]))
+    total = (terms[0] if len(terms) == 1 else tf.add_n(terms)) if terms else None
     if bypass is None and edge_weights is None:
       h, w = _dims(total)
       out = tf.reduce_sum(tf.reshape(total, [-1, h, w, k, c]), axis=3) if k > 1 else total

@@ -6,6 +6,7 @@ import pytest
 import tensorflow as tf
 
 from rc_darts_tf import costs, ops, search_space
+from rc_darts_tf.search import mixed as mixed_module
 from rc_darts_tf.search.mixed import MixedOp, channel_shuffle
 from rc_darts_tf.search.supernet import SearchNetwork
 
@@ -36,6 +37,111 @@ def test_mixed_op_equals_weighted_sum_of_registry_ops(num_inputs, stride, space)
       expected = expected + probs[i, o].numpy() * layer(x, training=True).numpy()
   assert got.shape == (4, -(-size // stride), -(-size // stride), c)
   np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("num_inputs, stride", [(3, 1), (2, 2)])
+def test_mixed_op_gradients_equal_the_registry_ops(num_inputs, stride):
+  """The gradients of Σ g · MixedOp(x, p) (g fixed, random) w.r.t. p (softmax(θ) [k, O]), the
+  inputs x_i and every kernel equal those of Σ_i Σ_o p_io · op_o(x_i) built from the registry's
+  layers: the candidate weight folded into the closing BN as its γ and the one shared relu(x)
+  change no number."""
+  c, size = 8, 8
+  rng = np.random.default_rng(7 * num_inputs + stride)
+  mixed = MixedOp(c, stride, num_inputs)
+  mixed.build(None)
+  inputs = [tf.Variable(x) for x in _inputs(rng, num_inputs, c, size)]
+  probs = tf.Variable(_probs(rng, num_inputs))
+  side = -(-size // stride)
+  g = tf.constant(rng.standard_normal((4, side, side, c)), tf.float32)
+  with tf.GradientTape() as tape:
+    loss = tf.reduce_sum(g * mixed(inputs, probs))
+  got = tape.gradient(loss, [probs, mixed.flat] + inputs)
+  layers = {}
+  for i in range(num_inputs):
+    for name in ops.PRIMITIVES:
+      layer = ops.build_op(name, c, c, stride, affine=False)
+      layer.build(inputs[i].shape)
+      for variable, value in zip(layer.trainable_weights, mixed.edge_weights(i, name)):
+        variable.assign(value)
+      layers[i, name] = layer
+  with tf.GradientTape() as tape:
+    expected = 0.0
+    for (i, name), layer in layers.items():
+      expected = expected + probs[i, ops.PRIMITIVES.index(name)] * layer(inputs[i],
+                                                                          training=True)
+    loss = tf.reduce_sum(g * expected)
+  variables = [v for layer in layers.values() for v in layer.trainable_weights]
+  want = tape.gradient(loss, [probs] + inputs + variables)
+  np.testing.assert_allclose(tf.convert_to_tensor(got[0]).numpy(), tf.convert_to_tensor(want[0]).numpy(),
+                             rtol=1e-3, atol=1e-3)
+  for x_got, x_want in zip(got[2:], want[1:1 + num_inputs]):
+    np.testing.assert_allclose(x_got.numpy(), x_want.numpy(), rtol=1e-3, atol=1e-3)
+  # the kernels' gradient [P], unpacked per edge and op as edge_weights unpacks the kernels
+  kernel_grads = want[1 + num_inputs:]
+  mixed.flat.assign(got[1])
+  offset = 0
+  for (i, name), layer in layers.items():
+    unpacked = mixed.edge_weights(i, name)
+    assert len(unpacked) == len(layer.trainable_weights), name
+    for got_k, want_k in zip(unpacked, kernel_grads[offset:offset + len(unpacked)]):
+      np.testing.assert_allclose(np.reshape(got_k, want_k.shape), want_k.numpy(), rtol=1e-3,
+                                 atol=1e-3, err_msg=f"edge {i} {name}")
+    offset += len(unpacked)
+  assert offset == len(variables) > 0
+
+
+def _value_and_grads(fn, inputs, upstream):
+  inputs = [tf.constant(x) for x in inputs]
+  with tf.GradientTape() as tape:
+    tape.watch(inputs)
+    loss = tf.reduce_sum(fn(*inputs) * upstream)
+  return [fn(*inputs).numpy()] + [g.numpy() for g in tape.gradient(loss, inputs)]
+
+
+@pytest.mark.parametrize("size, kernel", [(8, 3), (8, 5), (4, 5), (2, 3), (7, 3), (5, 5)])
+def test_dilated_depthwise_and_its_gradients_equal_tensorflows(size, kernel):
+  """The native dilated depthwise conv with its written-out gradient (even sizes) and the
+  lowering it falls back to (odd sizes) against tf.nn.depthwise_conv2d(dilations=2)."""
+  rng = np.random.default_rng(size * 10 + kernel)
+  x = rng.standard_normal((3, size, size, 5)).astype(np.float32)
+  k = rng.standard_normal((kernel, kernel, 5, 1)).astype(np.float32)
+  upstream = rng.standard_normal((3, size, size, 5)).astype(np.float32)
+  got = _value_and_grads(lambda a, b: mixed_module.dilated_depthwise(a, b, 2), [x, k], upstream)
+  want = _value_and_grads(lambda a, b: tf.nn.depthwise_conv2d(
+      a, b, [1, 1, 1, 1], "SAME", dilations=[2, 2]), [x, k], upstream)
+  for a, b in zip(got, want):
+    np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("size", [8, 7, 2, 1])
+def test_odd_pixels_and_its_gradient(size):
+  """odd_pixels(x) = x[:, 1::2, 1::2] zero-padded to ceil(H/2) (DARTS's FactorizedReduce
+  second path), value and gradient, for even (roll) and odd (slice and pad) sizes."""
+  rng = np.random.default_rng(size)
+  x = rng.standard_normal((2, size, size, 3)).astype(np.float32)
+  half = -(-size // 2)
+  expected = np.zeros((2, half, half, 3), np.float32)
+  odd = x[:, 1::2, 1::2]
+  expected[:, :odd.shape[1], :odd.shape[2]] = odd
+  upstream = rng.standard_normal(expected.shape).astype(np.float32)
+  value, grad = _value_and_grads(mixed_module.odd_pixels, [x], upstream)
+  np.testing.assert_array_equal(value, expected)
+  want = np.zeros_like(x)
+  want[:, 1::2, 1::2] = upstream[:, :odd.shape[1], :odd.shape[2]]
+  np.testing.assert_array_equal(grad, want)
+
+
+def test_grouped_pointwise_equals_the_block_diagonal_matmul():
+  """The grouped 1x1 conv (where the device has it) and the block-diagonal matmul: value and
+  gradients."""
+  rng = np.random.default_rng(3)
+  x = rng.standard_normal((2, 4, 4, 12)).astype(np.float32)
+  k = rng.standard_normal((3, 4, 6)).astype(np.float32)
+  upstream = rng.standard_normal((2, 4, 4, 18)).astype(np.float32)
+  got = _value_and_grads(mixed_module.grouped_pointwise, [x, k], upstream)
+  want = _value_and_grads(mixed_module._block_diagonal_matmul, [x, k], upstream)
+  for a, b in zip(got, want):
+    np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4)
 
 
 def _shuffle_reference(x, groups):
