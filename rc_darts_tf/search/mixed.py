@@ -3,8 +3,10 @@
 MixedOp computes  Σ_i Σ_o softmax(θ_i)[o] · op_o(x_i)  for the k incoming edges i of one node
 (k = 1 is DARTS's MixedOp of one edge). The ops of all k edges run as ONE batched op per
 candidate: the k inputs are concatenated along channels, depthwise convolutions and pooling act
-per channel anyway, 1x1 convolutions become a k-group einsum, and batch normalisation (search
-BN: batch statistics, no γ/β, as DARTS's affine=False) is per channel. The result is the same
+per channel anyway, 1x1 convolutions become one k-group convolution (`grouped_pointwise`), and
+batch normalisation (search BN: batch statistics, no γ/β, as DARTS's affine=False) is per
+channel. Each candidate's weight softmax(θ_i)[o] is the γ of the candidate's closing BN, so the
+weighting costs no kernel of its own in either pass, and one relu(x) serves every candidate. The result is the same
 function with the same weights as k separate edges of separate ops (tests hold them equal), but
 the graph is ~10x smaller, so tracing takes seconds instead of minutes and the kernels are bigger.
 Inverted residual blocks (search space darts_irb) batch the same way: the expansion and the
