@@ -100,7 +100,7 @@ def define_search_flags(flag_values=absl_flags.FLAGS, *, arch_learning_rate=None
       "through the mixed op, the rest bypass it, channels are shuffled, and edges are weighted "
       "by their normalised β, which also enters the edge strength of derivation and of Φ's "
       "σ. Cuts the mixed ops' work about K-fold (measured at K = 4, paper size: the whole step "
-      "about 2x faster, peak memory 2.3x lower); the cost "
+      "1.5-1.7x faster, peak memory 1.9-2.2x lower); the cost "
       "tables and Φ stay those of the derived (full-width) network. Must divide "
       "--init_channels. 1 = DARTS (off).", lower_bound=1, flag_values=flag_values)
   absl_flags.DEFINE_integer(
