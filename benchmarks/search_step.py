@@ -11,8 +11,9 @@ runs through Keras's own train function (what `fit` calls). Prints one JSON line
 ms_per_step (median after warm-up), images_per_s (batch / step, the reference's definition; both
 halves are also given), first_step_s (model build + trace + first step, timed from after the
 imports, as the reference does), peak_rss_mb, weight_params, and
-projection_ms (one 500-iteration projection, traced beforehand) with its share of a 150-step
-phase I. Compare with ../shared/bench/darts_torch_step.py in the same run (see README).
+projection_ms (one projection, traced beforehand, from the step's θ to a params bound just
+above the space's cheapest network: until feasible or --projection_iters = e_p iterations;
+projection_iters says how many ran) with its share of a 150-step phase I. Compare with ../shared/bench/darts_torch_step.py in the same run (see README).
 """
 
 import os
@@ -104,7 +105,10 @@ def main(argv):
     tf.profiler.experimental.stop()
     op_time = op_time_by_type(FLAGS.profile_dir, FLAGS.profile_steps)
 
-  # Projection: bounds no θ can meet quickly, so all e_p iterations run.
+  # Projection from the step's θ to a bound just above the cheapest network of the space: it runs
+  # until feasible or e_p iterations (the default solver needs a few dozen); `projection_iters`
+  # says how many ran. The trace call projects too (it writes θ back), so θ is reset before the
+  # timed call, which then does the same work.
   from rc_darts_tf import costs
   from rc_darts_tf.search.projection import Projection
   tables = model.cost_tables
@@ -114,7 +118,10 @@ def main(argv):
   theta = tf.Variable(tf.convert_to_tensor(model.theta_cells))
   conn = tf.Variable(tf.convert_to_tensor(model.theta_connection)) if rc else None
   projection.bind(theta, conn, model.theta_edges)
+  start_theta = [tf.convert_to_tensor(v) for v in (theta, conn) if v is not None]
   projection()  # trace
+  for variable, value in zip([v for v in (theta, conn) if v is not None], start_theta):
+    variable.assign(value)
   tick = time.perf_counter()
   iters, _, _ = projection()
   projection_s = time.perf_counter() - tick
