@@ -13,7 +13,8 @@ halves are also given), first_step_s (model build + trace + first step, timed fr
 imports, as the reference does), peak_rss_mb, weight_params, and
 projection_ms (one projection, traced beforehand, from the step's θ to a params bound just
 above the space's cheapest network: until feasible or --projection_iters = e_p iterations;
-projection_iters says how many ran) with its share of a 150-step phase I. Compare with ../shared/bench/darts_torch_step.py in the same run (see README).
+projection_iters says how many ran) with its share of a 150-step phase I. Compare with
+../shared/bench/darts_torch_step.py in the same run (see README).
 """
 
 import os

@@ -6,8 +6,9 @@ candidate: the k inputs are concatenated along channels, depthwise convolutions 
 per channel anyway, 1x1 convolutions become one k-group convolution (`grouped_pointwise`), and
 batch normalisation (search BN: batch statistics, no γ/β, as DARTS's affine=False) is per
 channel. Each candidate's weight softmax(θ_i)[o] is the γ of the candidate's closing BN, so the
-weighting costs no kernel of its own in either pass, and one relu(x) serves every candidate. The result is the same
-function with the same weights as k separate edges of separate ops (tests hold them equal), but
+weighting costs no kernel of its own in either pass, and one relu(x) serves every candidate.
+The result is the same function with the same weights as k separate edges of separate ops (tests
+hold them equal, values and gradients), but
 the graph is ~10x smaller, so tracing takes seconds instead of minutes and the kernels are bigger.
 Inverted residual blocks (search space darts_irb) batch the same way: the expansion and the
 projection are k-group 1x1 convs, the depthwise conv and the BNs act per channel.
@@ -173,9 +174,10 @@ def grouped_pointwise(x, kernel):
 def _native_dilated_depthwise(x, kernel, dilation):
   """Stride-1 SAME depthwise conv with `dilation`, as ONE DepthwiseConv2dNative forward (no
   SpaceToBatch / BatchToSpace around it) with its gradient written out, because TensorFlow's CPU
-  gradient kernels of that op ignore the dilation: the input's gradient is the same dilated
-  conv of the upstream gradient with the kernel flipped (SAME padding is symmetric at stride 1),
-  the kernel's is the undilated filter gradient over the d·d phase sub-images (SpaceToBatch of
+  gradient kernels of that op ignore the dilation (and without oneDNN its forward kernel refuses
+  dilations: `dilated_depthwise` then keeps TensorFlow's lowering): the input's gradient is the
+  same dilated conv of the upstream gradient with the kernel flipped (SAME padding is symmetric at
+  stride 1), the kernel's is the undilated filter gradient over the d·d phase sub-images (SpaceToBatch of
   the input and of the upstream gradient). H and W must be multiples of `dilation`."""
   strides, dilations = [1, 1, 1, 1], [1, dilation, dilation, 1]
   block = [dilation, dilation]

@@ -72,8 +72,8 @@ def test_mixed_op_gradients_equal_the_registry_ops(num_inputs, stride):
     loss = tf.reduce_sum(g * expected)
   variables = [v for layer in layers.values() for v in layer.trainable_weights]
   want = tape.gradient(loss, [probs] + inputs + variables)
-  np.testing.assert_allclose(tf.convert_to_tensor(got[0]).numpy(), tf.convert_to_tensor(want[0]).numpy(),
-                             rtol=1e-3, atol=1e-3)
+  np.testing.assert_allclose(tf.convert_to_tensor(got[0]).numpy(),
+                             tf.convert_to_tensor(want[0]).numpy(), rtol=1e-3, atol=1e-3)
   for x_got, x_want in zip(got[2:], want[1:1 + num_inputs]):
     np.testing.assert_allclose(x_got.numpy(), x_want.numpy(), rtol=1e-3, atol=1e-3)
   # the kernels' gradient [P], unpacked per edge and op as edge_weights unpacks the kernels
