@@ -177,8 +177,9 @@ def _native_dilated_depthwise(x, kernel, dilation):
   gradient kernels of that op ignore the dilation (and without oneDNN its forward kernel refuses
   dilations: `dilated_depthwise` then keeps TensorFlow's lowering): the input's gradient is the
   same dilated conv of the upstream gradient with the kernel flipped (SAME padding is symmetric at
-  stride 1), the kernel's is the undilated filter gradient over the d·d phase sub-images (SpaceToBatch of
-  the input and of the upstream gradient). H and W must be multiples of `dilation`."""
+  stride 1), the kernel's is the undilated filter gradient over the d·d phase sub-images
+  (SpaceToBatch of the input and of the upstream gradient). H and W must be multiples of
+  `dilation`."""
   strides, dilations = [1, 1, 1, 1], [1, dilation, dilation, 1]
   block = [dilation, dilation]
 
