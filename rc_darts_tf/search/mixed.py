@@ -11,7 +11,9 @@ The result is the same function with the same weights as k separate edges of sep
 hold them equal, values and gradients), but
 the graph is ~10x smaller, so tracing takes seconds instead of minutes and the kernels are bigger.
 Inverted residual blocks (search space darts_irb) batch the same way: the expansion and the
-projection are k-group 1x1 convs, the depthwise conv and the BNs act per channel.
+projection are k-group 1x1 convs, the depthwise conv and the BNs act per channel. On CPU the
+depthwise convs' kernel gradient is computed in width-3 column blocks
+(`depthwise_filter_gradient`: oneDNN's kernel is 2-3x slower at width 5).
 
 An op of the registry without a batched form here still works: MixedOp then builds the registry
 layer once per edge (search version, affine=False) and sums them.
@@ -171,6 +173,89 @@ def grouped_pointwise(x, kernel):
   return _block_diagonal_matmul(x, kernel)
 
 
+def _device_type() -> str:
+  """'CPU', 'GPU', ... of the current default device (inside a trace too)."""
+  with tf.init_scope():
+    return tf.zeros([]).device.split(":")[-2]
+
+
+def _same_pads(size, k, stride):
+  """TensorFlow's SAME padding (before, after) of one spatial dimension."""
+  out = -(-size // stride)
+  total = max((out - 1) * stride + k - size, 0)
+  return total // 2, total - total // 2
+
+
+def depthwise_filter_gradient(x, upstream, kernel_shape, stride):
+  """The gradient of a SAME depthwise conv at `stride` w.r.t. its kernel [kh, kw, C, 1]: x
+  [B, H, W, C], upstream [B, H', W', C]. Kernels wider than 3 are computed as width-3 column
+  blocks of the zero-padded input (VALID; the blocks overlap by a column, which is taken once),
+  on CPU: oneDNN's filter-gradient kernel takes 2-3x longer at width 5 than two width-3 calls
+  (64 x 32 x 32 x 48: 13-17 vs 6.2-6.6 ms; 5x3 runs at 20 GMAC/s, 5x5 at 5). The padded copy is
+  made once the upstream gradient exists, so it is not held through the forward pass (made as
+  soon as x exists, the step's peak RSS grew by 2.4 GB). H and W must be static for kw > 3."""
+  kh, kw = int(kernel_shape[0]), int(kernel_shape[1])
+  strides = [1, stride, stride, 1]
+  if kw <= 3 or _device_type() != "CPU":
+    return tf.raw_ops.DepthwiseConv2dNativeBackpropFilter(
+        input=x, filter_sizes=[int(d) for d in kernel_shape], out_backprop=upstream,
+        strides=strides, padding="SAME")
+  h, w = _dims(x)
+  out_w = -(-w // stride)
+  with tf.control_dependencies([upstream]):   # not before the backward pass reaches this op
+    x = tf.pad(x, [[0, 0], _same_pads(h, kh, stride), _same_pads(w, kw, stride), [0, 0]])
+  span = (out_w - 1) * stride
+  blocks, first = [], 0
+  while first < kw:
+    start = min(first, kw - 3)             # the last block ends at the kernel's last column
+    block = tf.raw_ops.DepthwiseConv2dNativeBackpropFilter(
+        input=x[:, :, start:start + span + 3], filter_sizes=[kh, 3, int(kernel_shape[2]), 1],
+        out_backprop=upstream, strides=strides, padding="VALID")
+    blocks.append(block[:, first - start:])
+    first = start + 3
+  return tf.concat(blocks, axis=1)
+
+
+@tf.autograph.experimental.do_not_convert
+def _depthwise_with_gradient(x, kernel, stride):
+  """tf.nn.depthwise_conv2d(x, kernel, stride, "SAME") with its gradient written out: the
+  kernel's by `depthwise_filter_gradient`, the input's by TensorFlow's
+  DepthwiseConv2dNativeBackpropInput (as TensorFlow's own gradient)."""
+  strides = [1, stride, stride, 1]
+
+  @tf.custom_gradient
+  def conv(x, kernel):
+    y = tf.raw_ops.DepthwiseConv2dNative(input=x, filter=kernel, strides=strides, padding="SAME")
+
+    def grad(upstream):
+      dx = tf.raw_ops.DepthwiseConv2dNativeBackpropInput(
+          input_sizes=tf.shape(x), filter=kernel, out_backprop=upstream, strides=strides,
+          padding="SAME")
+      return dx, depthwise_filter_gradient(x, upstream, kernel.shape, stride)
+    return y, grad
+  return conv(x, kernel)
+
+
+def depthwise(x, kernel, stride=1):
+  """tf.nn.depthwise_conv2d(x, kernel, [1, s, s, 1], "SAME"): [B, H, W, C] x [k, k, C, 1] ->
+  [B, ⌈H/s⌉, ⌈W/s⌉, C]. On CPU, where the written-out gradient agrees with TensorFlow's
+  (`_agrees`) and H, W are static, `_depthwise_with_gradient` (the 5x5 kernel's gradient 2-3x
+  faster); elsewhere (GPUs: cuDNN's kernels) TensorFlow's op and gradient."""
+  h, w = x.shape[1], x.shape[2]
+  k = kernel.shape[0]
+  strides = [1, stride, stride, 1]
+  reference = lambda a, b: tf.nn.depthwise_conv2d(a, b, strides, "SAME")  # noqa: E731
+  size = 5 if stride == 1 else 8           # at stride 2 SAME pads unevenly (k = 5: 1 and 2)
+  out = -(-size // stride)
+  if (isinstance(h, int) and isinstance(w, int) and _device_type() == "CPU"
+      and _agrees(f"depthwise_{k}_{stride}", x.dtype,
+                  lambda a, b: _depthwise_with_gradient(a, b, stride), reference,
+                  [(2, size, size, 3), (k, k, 3, 1)], (2, out, out, 3))):
+    return _depthwise_with_gradient(x, kernel, stride)
+  return reference(x, kernel)
+
+
+@tf.autograph.experimental.do_not_convert
 def _native_dilated_depthwise(x, kernel, dilation):
   """Stride-1 SAME depthwise conv with `dilation`, as ONE DepthwiseConv2dNative forward (no
   SpaceToBatch / BatchToSpace around it) with its gradient written out, because TensorFlow's CPU
@@ -193,10 +278,8 @@ def _native_dilated_depthwise(x, kernel, dilation):
                                             strides=strides, padding="SAME",
                                             dilations=dilations)
       none = [[0, 0], [0, 0]]
-      dk = tf.raw_ops.DepthwiseConv2dNativeBackpropFilter(
-          input=tf.space_to_batch(x, block, none), filter_sizes=tf.shape(kernel),
-          out_backprop=tf.space_to_batch(upstream, block, none), strides=strides,
-          padding="SAME")
+      dk = depthwise_filter_gradient(tf.space_to_batch(x, block, none),
+                                     tf.space_to_batch(upstream, block, none), kernel.shape, 1)
       return dx, dk
     return y, grad
   return conv(x, kernel)
@@ -341,7 +424,7 @@ class MixedOp(keras.layers.Layer):
     if dilation > 1:
       x = dilated_depthwise(x, kernel, dilation)
     else:
-      x = tf.nn.depthwise_conv2d(x, kernel, [1, stride, stride, 1], "SAME")
+      x = depthwise(x, kernel, stride)
     return search_bn(grouped_pointwise(x, kernels[f"{op}/{pw}"]), scale)
 
   def _op(self, kernels, op, x, relu_x, scale):
@@ -375,7 +458,7 @@ class MixedOp(keras.layers.Layer):
       return self._dil_block(kernels, relu_x, op, "dw1", "pw1", s, 2, scale)
     if op.startswith("irb_"):     # ops.InvertedResidual, k edges side by side
       y = tf.nn.relu(search_bn(grouped_pointwise(relu_x, kernels[f"{op}/expand"])))
-      y = tf.nn.depthwise_conv2d(y, kernels[f"{op}/dw"], [1, s, s, 1], "SAME")
+      y = depthwise(y, kernels[f"{op}/dw"], s)
       y = tf.nn.relu(search_bn(y))
       return search_bn(grouped_pointwise(y, kernels[f"{op}/project"]), scale)
     raise KeyError(op)

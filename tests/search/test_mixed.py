@@ -113,6 +113,50 @@ def test_dilated_depthwise_and_its_gradients_equal_tensorflows(size, kernel):
     np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4)
 
 
+@pytest.mark.parametrize("size, kernel, stride", [
+    (8, 3, 1), (8, 5, 1), (7, 5, 1), (2, 5, 1), (8, 3, 2), (8, 5, 2), (7, 5, 2), (5, 3, 2),
+    (1, 5, 2)])
+def test_depthwise_and_its_gradients_equal_tensorflows(size, kernel, stride):
+  """depthwise (the written-out gradient on CPU: the filter gradient in width-3 column blocks,
+  the input gradient as the flipped conv at stride 1) against tf.nn.depthwise_conv2d SAME, for
+  even and odd sizes, both strides (SAME pads unevenly at stride 2) and images smaller than the
+  kernel; the filter gradient alone for a 7-wide kernel (three blocks)."""
+  rng = np.random.default_rng(size * 100 + kernel * 10 + stride)
+  x = rng.standard_normal((3, size, size, 5)).astype(np.float32)
+  k = rng.standard_normal((kernel, kernel, 5, 1)).astype(np.float32)
+  out = -(-size // stride)
+  upstream = rng.standard_normal((3, out, out, 5)).astype(np.float32)
+  got = _value_and_grads(lambda a, b: mixed_module.depthwise(a, b, stride), [x, k], upstream)
+  want = _value_and_grads(lambda a, b: tf.nn.depthwise_conv2d(
+      a, b, [1, stride, stride, 1], "SAME"), [x, k], upstream)
+  for a, b in zip(got, want):
+    np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4)
+  seven = mixed_module.depthwise_filter_gradient(tf.constant(x), tf.constant(upstream),
+                                                 [7, 7, 5, 1], stride)
+  np.testing.assert_allclose(seven.numpy(), tf.raw_ops.DepthwiseConv2dNativeBackpropFilter(
+      input=x, filter_sizes=[7, 7, 5, 1], out_backprop=upstream, strides=[1, stride, stride, 1],
+      padding="SAME").numpy(), rtol=1e-4, atol=1e-4)
+
+
+def test_depthwise_uses_the_written_out_gradient_on_cpu():
+  """On this CPU the probe agrees, so the 5x5 conv's filter gradient is width-3 blocks (two
+  DepthwiseConv2dNativeBackpropFilter of a 5x3 kernel in the traced gradient)."""
+  x = tf.random.normal([2, 8, 8, 4])
+  k = tf.random.normal([5, 5, 4, 1])
+
+  @tf.function(autograph=False)      # as the search's step
+  def grads(x, k):
+    with tf.GradientTape() as tape:
+      tape.watch(k)
+      y = mixed_module.depthwise(x, k, 1)
+    return tape.gradient(y, k)
+  graph = grads.get_concrete_function(x, k).graph
+  sizes = [op for op in graph.get_operations()
+           if op.type == "DepthwiseConv2dNativeBackpropFilter"]
+  assert mixed_module._device_type() == "CPU"
+  assert len(sizes) == 2, [op.type for op in graph.get_operations()]
+
+
 @pytest.mark.parametrize("size", [8, 7, 2, 1])
 def test_odd_pixels_and_its_gradient(size):
   """odd_pixels(x) = x[:, 1::2, 1::2] zero-padded to ceil(H/2) (DARTS's FactorizedReduce
