@@ -112,20 +112,28 @@ _AGREES = {}   # (kernel name, device type, dtype) -> whether the fast form agre
 def _agrees(name, dtype, fast, reference, shapes, out_shape) -> bool:
   """Whether fast(*inputs) and its gradients w.r.t. every input equal reference's on the current
   default device for `dtype` (random inputs of `shapes`, upstream gradient of `out_shape`);
-  answered once per name, device type and dtype by a tiny eager probe. An error (a kernel or a
-  gradient the device lacks) counts as no."""
+  answered once per name, device type and dtype by a tiny probe (a graph of its own, run in a
+  session on that device). An error (a kernel or a gradient the device lacks) counts as no."""
   with tf.init_scope():
-    device = tf.zeros([]).device.split(":")[-2]   # '.../device:CPU:0' -> 'CPU'
+    full_device = tf.zeros([]).device                 # '/job:.../device:CPU:0'
+    device = full_device.split(":")[-2]               # 'CPU'
     key = (name, device, tf.as_dtype(dtype).name)
     if key not in _AGREES:
       rng = np.random.default_rng(0)
-      inputs = [tf.constant(rng.uniform(-1, 1, shape), dtype) for shape in shapes]
-      upstream = tf.constant(rng.uniform(-1, 1, out_shape), dtype)
-      # tf.gradients in a graph: init_scope pauses gradient tapes
-      probe = tf.function(lambda fn: [fn(*inputs)] + tf.gradients(
-          tf.reduce_sum(tf.cast(fn(*inputs) * upstream, tf.float32)), inputs))
+      # tf.gradients in a graph of its own (init_scope pauses gradient tapes; a tf.function per
+      # probe would trace once per candidate and set off TensorFlow's retracing warning)
+      graph = tf.Graph()
+      with graph.as_default(), tf.device(full_device):
+        inputs = [tf.constant(rng.uniform(-1, 1, shape), dtype) for shape in shapes]
+        upstream = tf.constant(rng.uniform(-1, 1, out_shape), dtype)
+
+        def probe(fn):
+          out = fn(*inputs)
+          return [out] + tf.gradients(tf.reduce_sum(tf.cast(out * upstream, tf.float32)), inputs)
+        fetches = [probe(fast), probe(reference)]
       try:
-        results = [probe(fast), probe(reference)]
+        with tf.compat.v1.Session(graph=graph) as session:
+          results = session.run(fetches)
         tol = 1e-2 if tf.as_dtype(dtype).size < 4 else 1e-4
         _AGREES[key] = all(
             np.allclose(np.asarray(a, np.float32), np.asarray(b, np.float32), atol=tol)
