@@ -106,6 +106,17 @@ def block_diagonal(kernel):
   return tf.scatter_nd(tf.constant(index), tf.reshape(kernel, [-1]), [g * ci, g * co])
 
 
+def _current_device() -> str:
+  """The current default device's full name, '/job:.../device:CPU:0' (inside a trace too)."""
+  with tf.init_scope():
+    return tf.zeros([]).device
+
+
+def _device_type() -> str:
+  """'CPU', 'GPU', ... of the current default device (inside a trace too)."""
+  return _current_device().split(":")[-2]
+
+
 _AGREES = {}   # (kernel name, device type, dtype) -> whether the fast form agrees there
 
 
@@ -115,9 +126,8 @@ def _agrees(name, dtype, fast, reference, shapes, out_shape) -> bool:
   answered once per name, device type and dtype by a tiny probe (a graph of its own, run in a
   session on that device). An error (a kernel or a gradient the device lacks) counts as no."""
   with tf.init_scope():
-    full_device = tf.zeros([]).device                 # '/job:.../device:CPU:0'
-    device = full_device.split(":")[-2]               # 'CPU'
-    key = (name, device, tf.as_dtype(dtype).name)
+    full_device = _current_device()
+    key = (name, _device_type(), tf.as_dtype(dtype).name)
     if key not in _AGREES:
       rng = np.random.default_rng(0)
       # tf.gradients in a graph of its own (init_scope pauses gradient tapes; a tf.function per
@@ -181,10 +191,6 @@ def grouped_pointwise(x, kernel):
   return _block_diagonal_matmul(x, kernel)
 
 
-def _device_type() -> str:
-  """'CPU', 'GPU', ... of the current default device (inside a trace too)."""
-  with tf.init_scope():
-    return tf.zeros([]).device.split(":")[-2]
 
 
 def _same_pads(size, k, stride):

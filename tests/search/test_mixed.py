@@ -118,7 +118,7 @@ def test_dilated_depthwise_and_its_gradients_equal_tensorflows(size, kernel):
     (1, 5, 2)])
 def test_depthwise_and_its_gradients_equal_tensorflows(size, kernel, stride):
   """depthwise (the written-out gradient on CPU: the filter gradient in width-3 column blocks,
-  the input gradient as the flipped conv at stride 1) against tf.nn.depthwise_conv2d SAME, for
+  the input gradient TensorFlow's own kernel) against tf.nn.depthwise_conv2d SAME, for
   even and odd sizes, both strides (SAME pads unevenly at stride 2) and images smaller than the
   kernel; the filter gradient alone for a 7-wide kernel (three blocks)."""
   rng = np.random.default_rng(size * 100 + kernel * 10 + stride)
@@ -151,10 +151,10 @@ def test_depthwise_uses_the_written_out_gradient_on_cpu():
       y = mixed_module.depthwise(x, k, 1)
     return tape.gradient(y, k)
   graph = grads.get_concrete_function(x, k).graph
-  sizes = [op for op in graph.get_operations()
-           if op.type == "DepthwiseConv2dNativeBackpropFilter"]
+  filter_grads = [op for op in graph.get_operations()
+                  if op.type == "DepthwiseConv2dNativeBackpropFilter"]
   assert mixed_module._device_type() == "CPU"
-  assert len(sizes) == 2, [op.type for op in graph.get_operations()]
+  assert len(filter_grads) == 2, [op.type for op in graph.get_operations()]
 
 
 @pytest.mark.parametrize("size", [8, 7, 2, 1])
