@@ -198,8 +198,10 @@ def network_terms(plan: costs.NetworkPlan, normal: Sequence[Sequence[Tuple[str, 
   of converted networks): the ops that start with a ReLU of one tensor share one RELU operator
   (−1 ReLU per such op, +1 per tensor), and none at all when that tensor comes straight from a
   conv, every reader starts with the ReLU and `fuse_relu` (fuses_relu of the file's format: the
-  ReLU is fused into the conv); a weightless op repeated on one input of a cell runs once.
-  Without `shared`: every part alone (an upper estimate)."""
+  ReLU is fused into the conv); a weightless op repeated on one input of a cell runs once; in
+  int8 files a grouped connection's ReLU is one per node tensor of the cell it reads (shared
+  with the cell's own ops on that node). Without `shared`: every part alone (an upper
+  estimate)."""
   fixed = fixed_entries(plan, pixels)
   terms = [(entry, 1) for entry in fixed]
   inputs, shapes = _tensor_sizes(plan)
@@ -233,6 +235,14 @@ def network_terms(plan: costs.NetworkPlan, normal: Sequence[Sequence[Tuple[str, 
           continue
         seen.add((op, i))
       read(edge_entry(cell, costs.NODE_EDGE_RANGES[k // 2][0] + i, op), ("state", cell.index, i))
+  if shared and not fuse_relu and connection is not None and (
+      search_space.find_op(connection, True).groups > 1):
+    # int8 files: a grouped connection reads a cell's node tensors, each through its own ReLU
+    # (ops._relu_groups), the same operator as the ReLU of a cell op reading that node
+    for t in [t for t in tensors if isinstance(t, int) and t >= 0 and tensors[t][2]]:
+      tensors[t][2] = False
+      for j in range(2, 2 + costs.NUM_NODES):
+        tensors[("state", t, j)][2] = True
   for shape, from_conv, relu_reader, other_reader in tensors.values():
     if relu_reader and not (fuse_relu and from_conv and not other_reader):
       terms.append((relu_entry(*shape), 1))

@@ -216,3 +216,31 @@ def test_bn_after_a_concat_per_branch_at_inference_equals_bn_of_the_concat(layer
   np.testing.assert_allclose(layer(x, training=False).numpy(), expected.numpy(), atol=2e-6)
   assert np.std(expected.numpy()) > 0.1
 
+
+
+@pytest.mark.parametrize("groups", [2, 4])
+def test_a_grouped_connection_reads_the_node_tensors_in_the_int8_export_form(groups):
+  """ops._relu_groups: in the int8 export form a grouped 1x1 whose input is a traced channel
+  concat of node tensors takes each group from its own pieces (ReLU per piece), so the concat
+  feeds nothing and each node keeps its own int8 scale; the numbers are the layer's."""
+  from rc_darts_tf import ops
+  keras.utils.set_random_seed(5)
+  layer = ops.GroupConv1x1(16, groups=groups)
+  nodes = [tf.random.normal([2, 6, 6, 8]) + k for k in range(4)]
+  layer(tf.concat(nodes, -1), training=True)
+  rng = np.random.default_rng(1)
+  for weight, low, high in ((layer.bn.moving_mean, -1, 1), (layer.bn.moving_variance, 0.2, 3),
+                            (layer.bn.gamma, 0.3, 2), (layer.bn.beta, -1, 1)):
+    weight.assign(rng.uniform(low, high, weight.shape).astype(np.float32))
+  expected = layer(tf.concat(nodes, -1), training=False).numpy()
+  specs = [tf.TensorSpec(n.shape, tf.float32) for n in nodes]
+  for int8, concat_read in ((False, True), (True, False)):
+    with ops.tflite_export_form(int8=int8):
+      fn = tf.function(lambda *n: layer(tf.concat(n, -1), training=False),
+                       autograph=False).get_concrete_function(*specs)
+    inputs = [t.ref() for t in fn.graph.inputs[:4]]
+    concats = [op for op in fn.graph.get_operations()
+               if op.type == "ConcatV2" and [t.ref() for t in op.inputs[:-1]] == inputs]
+    assert len(concats) == 1, int8
+    assert bool(concats[0].outputs[0].consumers()) == concat_read, int8
+    np.testing.assert_allclose(fn(*nodes).numpy(), expected, atol=2e-6)

@@ -17,7 +17,8 @@ PLAN = costs.network_plan(8, 5, 1, "cifar", 16, 10)
 
 
 @pytest.mark.parametrize("name,connection", [("DARTS_V2", None), ("random", "conv_1x1"),
-                                             ("random", "group_conv_1x1_g2")])
+                                             ("random", "group_conv_1x1_g2"),
+                                             ("random", "group_conv_1x1_g4")])
 def test_sharing_rules_match_the_converted_files(name, connection):
   """network_terms' ReLU and pooling operators = the file's: RELU and pool operators of the fp32
   file; MAX_POOL_2D (ops.relu's int8 form and max_pool_3x3) and AVERAGE_POOL_2D of the int8
