@@ -109,7 +109,7 @@ def run_stage(stage, module, args, log_path):
       log.write(line)
       if any(noise in line for noise in NATIVE_NOISE):
         continue
-      sys.stdout.write("  " + line)
+      sys.stdout.write("  " + line if line.strip() else "\n")   # no indented blank lines
       sys.stdout.flush()
       last = (last + [line.rstrip()])[-5:]
     code = proc.wait()

@@ -74,6 +74,7 @@ def test_pipeline_runs_every_stage_and_resumes_after_a_kill_in_retraining(image_
                                                           "tflite_int8", "onnx"}
   assert all(a["macs"] == info["exact_cost"]["macs"] for a in summary["artifacts"])
   assert "| tflite_int8 |" in result.stdout and "test accuracy" in result.stdout
+  assert not [line for line in result.stdout.splitlines() if line and not line.strip()]
   # the latency bound: a table measured for the retrained network, the prediction and the
   # measured median of the int8 file
   table = os.path.join(out, "latency", "table.json")
