@@ -117,28 +117,22 @@ def _channel_pieces(x: tf.Tensor):
 def _relu_groups(x: tf.Tensor, groups: int):
   """relu(x) split into `groups` equal channel groups, x [B, H, W, C], each [B, H, W, C / groups].
 
-  int8 export form: where x is a traced channel concat whose pieces tile the groups (a cell's
-  output, the concat of its node tensors, read by a grouped 1x1 connection), each group is the
-  concat of relu(piece) over its own pieces, the same numbers. A concat's int8 operands share
+  int8 export form: where x is a traced channel concat of equal-width pieces, a multiple of
+  `groups` in number (a cell's output, the concat of its node tensors, read by a grouped 1x1
+  connection), each group is the concat of relu(piece) over its own pieces, the same numbers. A concat's int8 operands share
   one scale; read this way, every node tensor keeps its own, and the cell's concat is not in the
   file unless another reader needs it (the classifier). Measured on the study's rc_s2 network
-  (16x16, 2,000 CIFAR-10 test images): top-1 disagreements with the Keras network 68/76/62 ->
-  52/59/57 over three calibration sets, int8 latency 0.392 -> 0.370 ms (docs/DESIGN.md).
+  (16x16, 2,000 CIFAR-10 test images): top-1 disagreements with the Keras network 68/76/62/76 ->
+  52/59/57/60 over four calibration sets, int8 latency 0.392 -> 0.370 ms (docs/DESIGN.md).
   """
   pieces = _channel_pieces(x) if _export_form["int8"] else None
-  if pieces:
-    size = x.shape[-1] // groups
-    parts, current, width = [], [], 0
-    for piece in pieces:
-      current.append(relu(piece))
-      width += piece.shape[-1]
-      if width == size:
-        parts.append(current[0] if len(current) == 1 else tf.concat(current, axis=-1))
-        current, width = [], 0
-      elif width > size:
-        break
-    if len(parts) == groups and not current:
-      return parts
+  if (pieces and len(pieces) % groups == 0 and
+      all(p.shape[-1] == pieces[0].shape[-1] for p in pieces)):
+    per_group = len(pieces) // groups
+    relus = [relu(p) for p in pieces]
+    return [relus[g] if per_group == 1 else
+            tf.concat(relus[g * per_group:(g + 1) * per_group], axis=-1)
+            for g in range(groups)]
   return tf.split(relu(x), groups, axis=-1)
 
 

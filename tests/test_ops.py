@@ -217,7 +217,6 @@ def test_bn_after_a_concat_per_branch_at_inference_equals_bn_of_the_concat(layer
   assert np.std(expected.numpy()) > 0.1
 
 
-
 @pytest.mark.parametrize("groups", [2, 4])
 def test_a_grouped_connection_reads_the_node_tensors_in_the_int8_export_form(groups):
   """ops._relu_groups: in the int8 export form a grouped 1x1 whose input is a traced channel
